@@ -1,0 +1,73 @@
+"""What a handler sees of its job: the public contract plugin authors write against."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+
+class JobCancelled(Exception):
+    """Raised by `ctx.check()` and `ctx.progress()` once the job was cancelled, deleted or force-failed.
+
+    A handler may let it propagate (the usual way) or return; either is a clean stop.
+    """
+
+
+ProgressSink = Callable[[int, str], None]
+
+
+class JobContext:
+    """The one argument a handler receives.
+
+    Attributes:
+        job_id: the job's id.
+        input_path: the job's own copy of the uploaded file.
+        params: the job's parameters (strings, as given with --param KEY=VALUE).
+        output_dir: an existing, empty folder owned by the job: write results here and nowhere else.
+        log: a logger whose records go to the job's log file (`dock show ID --log`).
+        attempt: which attempt this is, from 1.
+    """
+
+    def __init__(
+        self,
+        job_id: int,
+        input_path: Path,
+        params: dict[str, str],
+        output_dir: Path,
+        log: logging.Logger | None = None,
+        attempt: int = 1,
+        on_progress: ProgressSink | None = None,
+        cancel_event: threading.Event | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self.input_path = input_path
+        self.params = params
+        self.output_dir = output_dir
+        self.log = log or logging.getLogger(f"dock.job.{job_id}")
+        self.attempt = attempt
+        self._on_progress = on_progress
+        self._cancel_event = cancel_event or threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the dock asked this job to stop."""
+        return self._cancel_event.is_set()
+
+    def check(self) -> None:
+        """Raise JobCancelled if the job should stop; call it between units of work."""
+        if self._cancel_event.is_set():
+            raise JobCancelled(f"job {self.job_id} was cancelled")
+
+    def progress(self, percent: float, message: str = "") -> None:
+        """Report progress (0-100) with a short step message; also a cancellation check.
+
+        Cheap to call often: the worker coalesces what reaches the database to a few writes a second.
+        """
+        self.check()
+        if self._on_progress is not None:
+            self._on_progress(max(0, min(100, int(percent))), str(message))
+
+    def param(self, name: str, default: str) -> str:
+        return self.params.get(name, default)

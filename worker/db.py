@@ -1,0 +1,167 @@
+"""Opening the SQLite store: checks before any write, pragmas, BEGIN IMMEDIATE, and schema upgrades."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
+
+from worker.states import DockError
+
+SCHEMA_HEAD = "0002"  # tests/test_schema.py checks this against the migration scripts
+KNOWN_REVISIONS = frozenset({"0001", "0002"})
+BUSY_TIMEOUT_S = 10.0
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+Role = Literal["user", "worker"]
+
+
+class DatabaseError(DockError):
+    """The database cannot be used as it is; nothing was changed."""
+
+
+class DatabaseLocked(DatabaseError):
+    pass
+
+
+class DatabaseCorrupt(DatabaseError):
+    pass
+
+
+class DatabaseTooNew(DatabaseError):
+    pass
+
+
+def translate(error: BaseException, path: Path | str) -> DatabaseError:
+    """A clear, user-facing error for what sqlite3 reported."""
+    text = str(getattr(error, "orig", None) or error)
+    if "locked" in text or "busy" in text:
+        return DatabaseLocked(
+            f"the database {path} is locked by another program and stayed locked for "
+            f"{BUSY_TIMEOUT_S:.0f} s; close that program or try again (nothing was changed)"
+        )
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return DatabaseCorrupt(
+            f"the database {path} is damaged or is not a Processing Dock database ({text}); "
+            "nothing was changed: move it aside to start afresh, or restore a backup"
+        )
+    return DatabaseError(f"the database {path} cannot be used: {text}")
+
+
+def _check_before_open(path: Path) -> None:
+    """Refuse a file that is not SQLite, is damaged, or was made by a newer version, before writing anything."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as f:
+        if f.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+            raise DatabaseCorrupt(
+                f"{path} is not a SQLite database, so it is not a Processing Dock store; nothing was changed"
+            )
+    probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+    try:
+        names = {row[0] for row in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "alembic_version" in names:
+            row = probe.execute("SELECT version_num FROM alembic_version").fetchone()
+            revision = row[0] if row else None
+            if revision is not None and revision not in KNOWN_REVISIONS:
+                raise DatabaseTooNew(
+                    f"{path} was made by a newer version of Processing Dock (schema {revision}, this version "
+                    f"knows up to {SCHEMA_HEAD}); upgrade Processing Dock to open it. Nothing was changed."
+                )
+        elif names - {"sqlite_sequence"}:
+            raise DatabaseCorrupt(
+                f"{path} is a SQLite database of another program (tables: {', '.join(sorted(names))}); "
+                "nothing was changed"
+            )
+    except sqlite3.DatabaseError as error:
+        raise translate(error, path) from error
+    finally:
+        probe.close()
+
+
+def _install_pragmas(engine: Engine, role: Role) -> None:
+    # Durability by role. WAL with synchronous=NORMAL never corrupts, but a power loss can undo the last
+    # commits. The worker's writes (claims, progress, finishes) are safe to lose: delivery is at-least-once
+    # and a lost finish re-runs the job. What a user does (add, cancel, delete, retry) must survive, so
+    # those connections use FULL and pay one fsync per commit.
+    synchronous = "FULL" if role == "user" else "NORMAL"
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (SQLAlchemy's pysqlite recipe)
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
+        # WAL lets readers (the window) go on while a writer (the worker) commits. It is persistent, and
+        # must be set outside a transaction, hence here.
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the write lock up front: a deferred transaction that upgrades from read to write
+        # fails with SQLITE_BUSY at once instead of waiting out the busy timeout.
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _create_file(path: Path) -> None:
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+
+def _migrate(engine: Engine, path: Path) -> None:
+    with engine.connect() as conn:
+        current = conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+        ).fetchone()
+        if current:
+            row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").fetchone()
+            if row and row[0] == SCHEMA_HEAD:
+                return
+        conn.rollback()
+    # Alembic is imported only when there is something to upgrade: it costs ~100 ms of start-up.
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    with engine.begin() as conn:  # BEGIN IMMEDIATE: two processes opening a new store upgrade it once
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def open_engine(path: Path, role: Role = "user") -> Engine:
+    """An engine on the store at `path`, created or upgraded to the current schema."""
+    _check_before_open(path)
+    _create_file(path)
+    engine = create_engine(
+        f"sqlite+pysqlite:///{path}",
+        connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
+    )
+    _install_pragmas(engine, role)
+    try:
+        _migrate(engine, path)
+    except DBAPIError as error:
+        engine.dispose()
+        raise translate(error, path) from error
+    return engine
+
+
+@contextmanager
+def translated(path: Path | str) -> Iterator[None]:
+    """Turn sqlite3's errors into DockErrors with a message a user can act on."""
+    try:
+        yield
+    except DBAPIError as error:
+        if isinstance(error.orig, sqlite3.IntegrityError):
+            raise
+        raise translate(error, path) from error

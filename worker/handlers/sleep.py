@@ -1,0 +1,23 @@
+"""The demo handler: simulates work in steps, reporting progress and honouring cancellation."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from worker.context import JobContext
+from worker.registry import handler
+
+STEP_S = 0.1
+
+
+@handler(description="Simulates work for `seconds` (default 10), with progress every 0.1 s")
+def sleep(ctx: JobContext) -> dict[str, Any]:
+    seconds = float(ctx.param("seconds", "10"))
+    steps = max(1, round(seconds / STEP_S))
+    pause = threading.Event()  # never set: its timed wait is the simulated work, without time.sleep
+    for step in range(1, steps + 1):
+        pause.wait(seconds / steps)
+        ctx.progress(100 * step / steps, f"step {step} of {steps}")
+    ctx.log.info("slept %.1f s in %d steps", seconds, steps)
+    return {"seconds": seconds, "steps": steps}

@@ -1,0 +1,127 @@
+"""Plain, immutable job rows as the engine hands them out (never ORM objects), and their JSON form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row
+
+from worker.states import JobStatus
+
+
+def iso(ts: float | None) -> str | None:
+    """Seconds since the epoch as ISO 8601 in UTC, or None."""
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One job as stored. Times are seconds since the epoch (UTC)."""
+
+    id: int
+    handler: str
+    filename: str
+    input_path: str
+    size: int
+    params: dict[str, str]
+    status: JobStatus
+    progress: int
+    message: str
+    attempts: int
+    max_attempts: int
+    error: str | None
+    traceback: str | None
+    result: dict[str, Any] | None
+    run_after: float
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    updated_at: float
+    cancelled_at: float | None
+    cancelled_by: str | None
+    claimed_by: str | None
+    rev: int
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Job:
+        m = row._mapping
+        return cls(**{name: m[name] for name in cls.__slots__ if name != "status"}, status=JobStatus(m["status"]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "handler": self.handler,
+            "filename": self.filename,
+            "input_path": self.input_path,
+            "size": self.size,
+            "params": self.params,
+            "progress": self.progress,
+            "message": self.message,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "error": self.error,
+            "traceback": self.traceback,
+            "result": self.result,
+            "run_after": iso(self.run_after),
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "updated_at": iso(self.updated_at),
+            "cancelled_at": iso(self.cancelled_at),
+            "cancelled_by": self.cancelled_by,
+            "worker": self.claimed_by,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One transition in a job's history."""
+
+    at: float
+    actor: str
+    from_status: str | None
+    to_status: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": iso(self.at), "actor": self.actor, "from": self.from_status, "to": self.to_status,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What `Store.add` needs for one job; `staged` is the upload's staging folder, renamed into place."""
+
+    handler: str
+    filename: str
+    filename_raw: bytes | None
+    input_name: str
+    size: int
+    params: dict[str, str]
+    max_attempts: int
+    staged: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A job a worker has claimed; `token` fences every write the worker makes for it."""
+
+    job_id: int
+    token: str
+    handler: str
+    input_path: str
+    params: dict[str, str]
+    attempts: int
+    max_attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one user action did to one job: `ok` false means refused, `message` says why."""
+
+    job_id: int
+    ok: bool
+    message: str

@@ -1,0 +1,69 @@
+"""Where the dock keeps its data: one folder with the database and a folder per job."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "processing-dock"
+ENV_DATA_DIR = "DOCK_DATA_DIR"
+
+
+def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """--data-dir, else $DOCK_DATA_DIR, else the platform's user data folder."""
+    chosen = explicit or os.environ.get(ENV_DATA_DIR) or platformdirs.user_data_dir(APP_NAME, appauthor=False)
+    return Path(chosen).expanduser().resolve()
+
+
+@dataclass(frozen=True, slots=True)
+class DataDir:
+    """The layout of a data folder.
+
+    Attributes:
+        root: the folder itself (0700).
+        database: dock.sqlite3 (0600).
+        jobs: one folder per job id, holding input/, output/ and job.log.
+        staging: uploads being copied; renamed into jobs/ when their row commits.
+    """
+
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        return self.root / "dock.sqlite3"
+
+    @property
+    def jobs(self) -> Path:
+        return self.root / "jobs"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def worker_log(self) -> Path:
+        return self.root / "worker.log"
+
+    def job_dir(self, job_id: int) -> Path:
+        return self.jobs / str(job_id)
+
+    def output_dir(self, job_id: int) -> Path:
+        return self.job_dir(job_id) / "output"
+
+    def job_log(self, job_id: int) -> Path:
+        return self.job_dir(job_id) / "job.log"
+
+    def ensure(self) -> DataDir:
+        """Create the folders, private to this user."""
+        for folder in (self.root, self.jobs, self.staging):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root.chmod(0o700)
+        return self
+
+    def remove_job_files(self, job_id: int) -> None:
+        """Remove one job's folder and nothing else; a job whose folder is already gone is fine."""
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)

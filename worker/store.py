@@ -1,0 +1,585 @@
+"""The job store: every state change is one conditional UPDATE (compare-and-set) in one transaction."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+
+from worker.db import Role, open_engine, translated
+from worker.jobs import Claim, Event, Job, NewJob, Outcome
+from worker.paths import DataDir, resolve_data_dir
+from worker.schema import job_events, jobs, workers
+from worker.states import ALLOWED, Action, DockError, JobNotFound, JobStatus, TransitionRefused
+
+PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
+COMPLETED, FAILED, CANCELLED = JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value
+DEFAULT_MAX_ATTEMPTS = 3
+FORCE_FAIL_REASON = "force-failed by user"
+SORT_KEYS = ("id", "filename", "handler", "status", "progress", "attempts", "created_at", "duration")
+
+
+def not_before(value: float, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """max(value, column) in portable SQL: keeps created <= started <= finished even if the clock steps back."""
+    return case((column > value, column), else_=literal(value))
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A worker's row: who it is and when it last proved it was alive."""
+
+    id: str
+    pid: int
+    host: str
+    concurrency: int
+    started_at: float
+    heartbeat_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with jitter between attempts: base * 2^(attempt-1), capped, times 0.5..1."""
+
+    base: float = 2.0
+    cap: float = 300.0
+
+    def delay(self, attempts: int) -> float:
+        return min(self.cap, self.base * 2 ** max(0, attempts - 1)) * random.uniform(0.5, 1.0)
+
+
+class Store:
+    """The job store on one data folder. Safe to share between threads; many processes may open it at once."""
+
+    def __init__(
+        self,
+        data_dir: str | PathLike[str] | None = None,
+        role: Role = "user",
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.data = DataDir(resolve_data_dir(data_dir)).ensure()
+        self.engine = open_engine(self.data.database, role)
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with translated(self.data.database), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with (
+            translated(self.data.database),
+            self.engine.connect().execution_options(sqlite_begin="DEFERRED") as conn,
+            conn.begin(),
+        ):
+            yield conn
+
+    def _event(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            conn.execute(insert(job_events), list(rows))
+
+    # ---- adding -------------------------------------------------------------------------------------------
+
+    def add(self, new_jobs: Sequence[NewJob], actor: str = "user") -> list[int]:
+        """Insert jobs in one transaction and move their staged uploads into place; returns their ids."""
+        if not new_jobs:
+            return []
+        now = self.clock()
+        values = [
+            {
+                "handler": nj.handler,
+                "filename": nj.filename,
+                "filename_raw": nj.filename_raw,
+                "input_path": f"input/{nj.input_name}",
+                "size": nj.size,
+                "params": nj.params,
+                "status": PENDING,
+                "max_attempts": nj.max_attempts,
+                "attempt_budget": nj.max_attempts,
+                "run_after": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for nj in new_jobs
+        ]
+        with self._write() as conn:
+            ids = list(conn.scalars(insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True), values))
+            self._event(conn, [
+                {"job_id": i, "at": now, "actor": actor, "from_status": None, "to_status": PENDING,
+                 "reason": f"added {nj.filename!r} for handler {nj.handler}"}
+                for i, nj in zip(ids, new_jobs, strict=True)
+            ])
+            # Renaming inside the transaction: a job row never exists without its input, and a crash
+            # leaves at worst an unreferenced folder that sweep_orphans() removes.
+            for job_id, nj in zip(ids, new_jobs, strict=True):
+                if nj.staged is not None:
+                    target = self.data.job_dir(job_id)
+                    if target.exists():  # left by an add that crashed before committing this id
+                        self.data.remove_job_files(job_id)
+                    Path(nj.staged).rename(target)
+        return ids
+
+    # ---- user actions -------------------------------------------------------------------------------------
+
+    def cancel(self, job_id: int, by: str = "user") -> str:
+        return self._one(Action.CANCEL, job_id, by)
+
+    def delete(self, job_id: int, by: str = "user") -> str:
+        return self._one(Action.DELETE, job_id, by)
+
+    def force_fail(self, job_id: int, by: str = "user") -> str:
+        return self._one(Action.FAIL, job_id, by)
+
+    def retry(self, job_id: int, by: str = "user") -> str:
+        return self._one(Action.RETRY, job_id, by)
+
+    def _one(self, action: Action, job_id: int, by: str) -> str:
+        (outcome,) = self.apply(action, [job_id], by)
+        if not outcome.ok:
+            raise self._refusal(action, job_id)
+        return outcome.message
+
+    def _refusal(self, action: Action, job_id: int) -> DockError:
+        with self._read() as conn:
+            status = conn.scalar(select(jobs.c.status).where(jobs.c.id == job_id))
+        if status is None:
+            return JobNotFound(job_id)
+        return TransitionRefused(job_id, action, JobStatus(status))
+
+    def apply(self, action: Action, job_ids: Iterable[int], by: str = "user") -> list[Outcome]:
+        """Apply `action` to each job in one transaction; each job is accepted or refused on its own."""
+        act = {
+            Action.CANCEL: self._cancel,
+            Action.DELETE: self._delete,
+            Action.FAIL: self._force_fail,
+            Action.RETRY: self._retry,
+        }[action]
+        ids = list(dict.fromkeys(job_ids))
+        now = self.clock()
+        with self._write() as conn:
+            outcomes = [act(conn, job_id, by, now) for job_id in ids]
+        if action is Action.DELETE:
+            # Best effort now; the worker running a deleted job removes what its handler wrote after it
+            # stops, and sweep_orphans() catches anything a crash left behind.
+            for outcome in outcomes:
+                if outcome.ok:
+                    self.data.remove_job_files(outcome.job_id)
+        return outcomes
+
+    def _explain(self, conn: Connection, action: Action, job_id: int) -> Outcome:
+        status = conn.scalar(select(jobs.c.status).where(jobs.c.id == job_id))
+        error: DockError = (
+            JobNotFound(job_id) if status is None else TransitionRefused(job_id, action, JobStatus(status))
+        )
+        return Outcome(job_id, False, str(error))
+
+    def _cancel(self, conn: Connection, job_id: int, by: str, now: float) -> Outcome:
+        seen = conn.scalar(select(jobs.c.status).where(jobs.c.id == job_id))
+        if seen == CANCELLED:
+            return Outcome(job_id, True, f"job {job_id} was already cancelled")
+        row = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status == seen, jobs.c.status.in_([PENDING, RUNNING]))
+            .values(
+                status=CANCELLED, cancelled_at=now, cancelled_by=by, claim_token=None, claimed_by=None,
+                finished_at=not_before(now, func.coalesce(jobs.c.started_at, jobs.c.created_at)),
+                updated_at=now, rev=jobs.c.rev + 1,
+            )
+            .returning(jobs.c.id, jobs.c.started_at)
+        ).first()
+        if row is None:
+            return self._explain(conn, Action.CANCEL, job_id)
+        self._event(conn, [{"job_id": job_id, "at": now, "actor": by, "from_status": seen,
+                            "to_status": CANCELLED, "reason": "cancelled"}])
+        return Outcome(job_id, True, f"job {job_id} cancelled")
+
+    def _delete(self, conn: Connection, job_id: int, by: str, now: float) -> Outcome:
+        status = conn.scalar(delete(jobs).where(jobs.c.id == job_id).returning(jobs.c.status))
+        if status is None:
+            return Outcome(job_id, False, str(JobNotFound(job_id)))
+        verb = "cancelled and deleted" if status in (PENDING, RUNNING) else "removed"
+        return Outcome(job_id, True, f"job {job_id} {verb}")
+
+    def _force_fail(self, conn: Connection, job_id: int, by: str, now: float) -> Outcome:
+        seen = conn.execute(
+            select(jobs.c.status, jobs.c.attempts, jobs.c.max_attempts).where(jobs.c.id == job_id)
+        ).first()
+        if seen is None or seen.status not in ALLOWED[Action.FAIL]:
+            return self._explain(conn, Action.FAIL, job_id)
+        # A pending job has not spent an attempt yet; forcing it to fail spends one.
+        attempts = seen.attempts + (1 if seen.status == PENDING else 0)
+        to = self._failed_attempt(conn, job_id, seen.status, seen.attempts, attempts, seen.max_attempts,
+                                  FORCE_FAIL_REASON, None, by, now)
+        return Outcome(job_id, True, f"job {job_id} force-failed; it is now {to}")
+
+    def _retry(self, conn: Connection, job_id: int, by: str, now: float) -> Outcome:
+        seen = conn.scalar(select(jobs.c.status).where(jobs.c.id == job_id))
+        row = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status == seen, jobs.c.status.in_([FAILED, CANCELLED]))
+            .values(
+                status=PENDING, run_after=now, progress=0, message="", finished_at=None,
+                cancelled_at=None, cancelled_by=None,
+                # A retry grants another full round of attempts; the ones already spent stay counted.
+                max_attempts=jobs.c.attempts + jobs.c.attempt_budget,
+                updated_at=now, rev=jobs.c.rev + 1,
+            )
+            .returning(jobs.c.id)
+        ).first()
+        if row is None:
+            return self._explain(conn, Action.RETRY, job_id)
+        self._event(conn, [{"job_id": job_id, "at": now, "actor": by, "from_status": seen,
+                            "to_status": PENDING, "reason": "retry"}])
+        return Outcome(job_id, True, f"job {job_id} queued again")
+
+    def _failed_attempt(
+        self,
+        conn: Connection,
+        job_id: int,
+        from_status: str,
+        seen_attempts: int,
+        attempts: int,
+        max_attempts: int,
+        error: str,
+        traceback: str | None,
+        actor: str,
+        now: float,
+        token: str | None = None,
+    ) -> str:
+        """The failure policy: back to pending after a backoff while attempts remain, else failed."""
+        retrying = attempts < max_attempts
+        delay = self.backoff.delay(attempts) if retrying else 0.0
+        fence = [jobs.c.id == job_id, jobs.c.status == from_status, jobs.c.attempts == seen_attempts]
+        if token is not None:
+            fence.append(jobs.c.claim_token == token)
+        values: dict[str, Any] = {
+            "status": PENDING if retrying else FAILED,
+            "attempts": attempts, "error": error, "traceback": traceback,
+            "claim_token": None, "claimed_by": None, "updated_at": now, "rev": jobs.c.rev + 1,
+        }
+        if retrying:
+            values.update(run_after=now + delay, finished_at=None,
+                          message=f"retrying after: {error}"[:500])
+        else:
+            values.update(finished_at=not_before(now, func.coalesce(jobs.c.started_at, jobs.c.created_at)))
+        changed = conn.execute(update(jobs).where(*fence).values(**values)).rowcount
+        if changed != 1:
+            return ""
+        to = values["status"]
+        why = f"{error}; retry {attempts + 1} of {max_attempts} in {delay:.0f} s" if retrying else error
+        self._event(conn, [{"job_id": job_id, "at": now, "actor": actor, "from_status": from_status,
+                            "to_status": to, "reason": why}])
+        return str(to)
+
+    # ---- reading ------------------------------------------------------------------------------------------
+
+    def get(self, job_id: int) -> Job:
+        with self._read() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+        if row is None:
+            raise JobNotFound(job_id)
+        return Job.from_row(row)
+
+    def get_many(self, job_ids: Sequence[int]) -> dict[int, Job]:
+        """The jobs among `job_ids` that exist, by id."""
+        found: dict[int, Job] = {}
+        with self._read() as conn:
+            for start in range(0, len(job_ids), 500):  # stay under SQLite's bound-parameter limit
+                chunk = job_ids[start:start + 500]
+                for row in conn.execute(select(jobs).where(jobs.c.id.in_(chunk))):
+                    found[row.id] = Job.from_row(row)
+        return found
+
+    def history(self, job_id: int) -> list[Event]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(job_events.c.at, job_events.c.actor, job_events.c.from_status, job_events.c.to_status,
+                       job_events.c.reason)
+                .where(job_events.c.job_id == job_id).order_by(job_events.c.id)
+            ).all()
+        return [Event(*row) for row in rows]
+
+    def _filtered(self, status: JobStatus | str | None, search: str | None) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = []
+        if status:
+            where.append(jobs.c.status == JobStatus(status).value)
+        term = (search or "").strip()
+        if term:
+            escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            match = [jobs.c.filename.ilike(f"%{escaped}%", escape="\\"),
+                     jobs.c.handler.ilike(f"%{escaped}%", escape="\\")]
+            if term.lstrip("#").isdigit():
+                match.append(jobs.c.id == int(term.lstrip("#")))
+            where.append(or_(*match))
+        return where
+
+    def _order(self, order_by: str, descending: bool) -> list[ColumnElement[Any]]:
+        if order_by not in SORT_KEYS:
+            raise DockError(f"cannot sort by {order_by!r}; choose one of {', '.join(SORT_KEYS)}")
+        key: ColumnElement[Any] = (
+            func.coalesce(jobs.c.finished_at, jobs.c.updated_at) - jobs.c.started_at
+            if order_by == "duration" else jobs.c[order_by]
+        )
+        return [key.desc(), jobs.c.id.desc()] if descending else [key.asc(), jobs.c.id.asc()]
+
+    def list_jobs(
+        self,
+        status: JobStatus | str | None = None,
+        search: str | None = None,
+        order_by: str = "id",
+        descending: bool = True,
+        limit: int | None = None,
+    ) -> list[Job]:
+        """Jobs matching the filter, newest first unless told otherwise."""
+        query = select(jobs).where(*self._filtered(status, search)).order_by(*self._order(order_by, descending))
+        with self._read() as conn:
+            return [Job.from_row(row) for row in conn.execute(query.limit(limit))]
+
+    def revisions(
+        self,
+        status: JobStatus | str | None = None,
+        search: str | None = None,
+        order_by: str = "id",
+        descending: bool = True,
+    ) -> list[tuple[int, int]]:
+        """(id, rev) of every matching job in display order: cheap enough to diff a 100,000-row view."""
+        query = (select(jobs.c.id, jobs.c.rev).where(*self._filtered(status, search))
+                 .order_by(*self._order(order_by, descending)))
+        with self._read() as conn:
+            return [(row[0], row[1]) for row in conn.execute(query)]
+
+    def counts(self) -> dict[JobStatus, int]:
+        """How many jobs are in each state (every state present, zero or not)."""
+        with self._read() as conn:
+            rows = dict(conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status)).all())
+        return {status: int(rows.get(status.value, 0)) for status in JobStatus}
+
+    def unfinished(self) -> int:
+        """Jobs pending or running: zero means a worker started with --exit-when-idle may stop."""
+        with self._read() as conn:
+            return int(conn.scalar(select(func.count()).where(jobs.c.status.in_([PENDING, RUNNING]))) or 0)
+
+    # ---- workers ------------------------------------------------------------------------------------------
+
+    def register_worker(self, pid: int, host: str, concurrency: int, worker_id: str | None = None) -> str:
+        worker_id = worker_id or f"{host}:{pid}:{uuid.uuid4().hex[:8]}"
+        now = self.clock()
+        with self._write() as conn:
+            conn.execute(delete(workers).where(workers.c.id == worker_id))
+            conn.execute(insert(workers).values(id=worker_id, pid=pid, host=host, concurrency=concurrency,
+                                                started_at=now, heartbeat_at=now))
+        return worker_id
+
+    def heartbeat(self, worker_id: str) -> bool:
+        """Prove this worker alive; False if its row was removed (it was presumed dead: re-register)."""
+        with self._write() as conn:
+            return conn.execute(
+                update(workers).where(workers.c.id == worker_id).values(heartbeat_at=self.clock())
+            ).rowcount == 1
+
+    def unregister_worker(self, worker_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(delete(workers).where(workers.c.id == worker_id))
+
+    def live_workers(self, lease: float) -> list[WorkerInfo]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(workers).where(workers.c.heartbeat_at >= self.clock() - lease).order_by(workers.c.started_at)
+            ).all()
+        return [WorkerInfo(*row) for row in rows]
+
+    def rescue(self, lease: float, actor: str) -> list[int]:
+        """Fail the attempts of jobs held by workers whose heartbeat is older than `lease` (or gone)."""
+        now = self.clock()
+        with self._write() as conn:
+            alive = select(workers.c.id).where(workers.c.heartbeat_at >= now - lease)
+            orphans = conn.execute(
+                select(jobs.c.id, jobs.c.attempts, jobs.c.max_attempts, jobs.c.claim_token)
+                .where(jobs.c.status == RUNNING,
+                       or_(jobs.c.claimed_by.is_(None), jobs.c.claimed_by.not_in(alive)))
+            ).all()
+            rescued = [
+                row.id for row in orphans
+                if self._failed_attempt(conn, row.id, RUNNING, row.attempts, row.attempts, row.max_attempts,
+                                        "worker died", None, actor, now, token=row.claim_token)
+            ]
+            conn.execute(delete(workers).where(workers.c.heartbeat_at < now - lease))
+        return rescued
+
+    def has_due_work(self) -> bool:
+        """A cheap read: is any pending job due? Lets an idle worker skip taking the write lock."""
+        with self._read() as conn:
+            return conn.scalar(
+                select(jobs.c.id).where(jobs.c.status == PENDING, jobs.c.run_after <= self.clock()).limit(1)
+            ) is not None
+
+    def next_due_at(self) -> float | None:
+        with self._read() as conn:
+            return conn.scalar(select(func.min(jobs.c.run_after)).where(jobs.c.status == PENDING))
+
+    def claim(self, worker_id: str, limit: int = 1) -> list[Claim]:
+        """Atomically claim up to `limit` due jobs, oldest due first; no job is ever claimed twice."""
+        now = self.clock()
+        token = uuid.uuid4().hex
+        due = (
+            select(jobs.c.id)
+            .where(jobs.c.status == PENDING, jobs.c.run_after <= now)
+            .order_by(jobs.c.run_after, jobs.c.id)  # walks ix_jobs_claim: the cost does not grow with backlog
+            .limit(limit)
+            .scalar_subquery()
+        )
+        with self._write() as conn:
+            rows = conn.execute(
+                update(jobs)
+                .where(jobs.c.id.in_(due), jobs.c.status == PENDING)
+                .values(
+                    status=RUNNING, claim_token=token, claimed_by=worker_id, attempts=jobs.c.attempts + 1,
+                    started_at=not_before(now, jobs.c.created_at), finished_at=None, progress=0, message="",
+                    updated_at=now, rev=jobs.c.rev + 1,
+                )
+                .returning(jobs.c.id, jobs.c.handler, jobs.c.input_path, jobs.c.params, jobs.c.attempts,
+                           jobs.c.max_attempts)
+            ).all()
+            self._event(conn, [
+                {"job_id": r.id, "at": now, "actor": worker_id, "from_status": PENDING, "to_status": RUNNING,
+                 "reason": f"attempt {r.attempts} of {r.max_attempts}"}
+                for r in rows
+            ])
+        claims = [Claim(r.id, token, r.handler, r.input_path, dict(r.params or {}), r.attempts, r.max_attempts)
+                  for r in rows]
+        return sorted(claims, key=lambda c: c.job_id)
+
+    def _fenced(self, job_id: int, token: str) -> list[ColumnElement[bool]]:
+        return [jobs.c.id == job_id, jobs.c.claim_token == token, jobs.c.status == RUNNING]
+
+    def report_progress(self, job_id: int, token: str, percent: int, message: str) -> bool:
+        with self._write() as conn:
+            return conn.execute(
+                update(jobs).where(*self._fenced(job_id, token))
+                .values(progress=max(0, min(100, int(percent))), message=message[:500],
+                        updated_at=self.clock(), rev=jobs.c.rev + 1)
+            ).rowcount == 1
+
+    def complete(self, job_id: int, token: str, result: dict[str, Any] | None, actor: str) -> bool:
+        """Mark a claimed job completed; False if the claim was lost (cancelled, deleted, rescued)."""
+        now = self.clock()
+        with self._write() as conn:
+            changed = conn.execute(
+                update(jobs).where(*self._fenced(job_id, token))
+                .values(status=COMPLETED, progress=100, result=result, claim_token=None, claimed_by=None,
+                        error=None, traceback=None,
+                        finished_at=not_before(now, jobs.c.started_at), updated_at=now, rev=jobs.c.rev + 1)
+            ).rowcount == 1
+            if changed:
+                self._event(conn, [{"job_id": job_id, "at": now, "actor": actor, "from_status": RUNNING,
+                                    "to_status": COMPLETED, "reason": "handler returned"}])
+        return changed
+
+    def fail(self, job_id: int, token: str, error: str, traceback: str | None, actor: str) -> str:
+        """A failed attempt of a claimed job; returns the new status, or "" if the claim was lost."""
+        now = self.clock()
+        with self._write() as conn:
+            row = conn.execute(
+                select(jobs.c.attempts, jobs.c.max_attempts).where(*self._fenced(job_id, token))
+            ).first()
+            if row is None:
+                return ""
+            return self._failed_attempt(conn, job_id, RUNNING, row.attempts, row.attempts, row.max_attempts,
+                                        error, traceback, actor, now, token=token)
+
+    def release(self, job_id: int, token: str, actor: str, reason: str) -> bool:
+        """Put an interrupted job back to pending without counting its attempt (graceful shutdown)."""
+        now = self.clock()
+        with self._write() as conn:
+            changed = conn.execute(
+                update(jobs).where(*self._fenced(job_id, token))
+                .values(status=PENDING, attempts=jobs.c.attempts - 1, claim_token=None, claimed_by=None,
+                        run_after=now, progress=0, message="", updated_at=now, rev=jobs.c.rev + 1)
+            ).rowcount == 1
+            if changed:
+                self._event(conn, [{"job_id": job_id, "at": now, "actor": actor, "from_status": RUNNING,
+                                    "to_status": PENDING, "reason": reason}])
+        return changed
+
+    def lost_claims(self, claims: dict[int, str]) -> set[int]:
+        """Of the claimed jobs (id -> token), those no longer ours: cancelled, deleted, failed or re-claimed.
+
+        One query for all of them, whatever their number: this is the worker's once-a-second poll.
+        """
+        if not claims:
+            return set()
+        with self._read() as conn:
+            still = {
+                row.id for row in conn.execute(
+                    select(jobs.c.id, jobs.c.claim_token).where(jobs.c.id.in_(list(claims)))
+                ) if row.claim_token == claims[row.id]
+            }
+        return set(claims) - still
+
+    def sweep_orphans(self) -> list[int]:
+        """Remove job folders whose job no longer exists (deleted while its worker died, say)."""
+        if not self.data.jobs.exists():
+            return []
+        with self._read() as conn:
+            # Only ids already handed out: a folder above the sequence may belong to an add in progress.
+            top = conn.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").scalar() or 0
+            existing = set(conn.scalars(select(jobs.c.id)))
+        removed = []
+        for folder in self.data.jobs.iterdir():
+            if folder.name.isdigit() and int(folder.name) <= top and int(folder.name) not in existing:
+                self.data.remove_job_files(int(folder.name))
+                removed.append(int(folder.name))
+        return sorted(removed)
+
+
+class ChangeWatcher:
+    """Tells cheaply whether anyone committed to the store since the last look (PRAGMA data_version).
+
+    It holds one connection of its own: data_version only moves for commits made by other connections.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._conn = store.engine.connect().execution_options(sqlite_begin="DEFERRED")
+        self._seen: int | None = None
+
+    def changed(self) -> bool:
+        """True on the first call and whenever another connection has committed since the previous call."""
+        try:
+            version = int(self._conn.exec_driver_sql("PRAGMA data_version").scalar() or 0)
+        finally:
+            self._conn.rollback()
+        changed, self._seen = version != self._seen, version
+        return changed
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,175 @@
+"""Turning files on disk into staged uploads: safe opens, copies under a temporary name, clear refusals."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from worker.jobs import NewJob
+from worker.paths import DataDir
+from worker.registry import SNIFF_BYTES, Registry
+from worker.store import DEFAULT_MAX_ATTEMPTS
+
+DEFAULT_MAX_UPLOAD_BYTES = 2 << 30
+ENV_MAX_UPLOAD = "DOCK_MAX_UPLOAD_BYTES"
+COPY_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A path that did not become a job, and why (one line, for the user)."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class Refused(Exception):
+    pass
+
+
+def max_upload_bytes() -> int:
+    value = os.environ.get(ENV_MAX_UPLOAD)
+    return int(value) if value and value.isdigit() else DEFAULT_MAX_UPLOAD_BYTES
+
+
+def display_name(name: str) -> tuple[str, bytes | None]:
+    """The name to show and store as text, plus its exact bytes when they are not valid UTF-8."""
+    raw = os.fsencode(name)
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "backslashreplace"), raw
+
+
+def expand(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Refusal]]:
+    """Files to add: folders are expanded to the files in them (symlinks are never followed)."""
+    files: list[Path] = []
+    refused: list[Refusal] = []
+    for given in paths:
+        path = Path(given)
+        try:
+            mode = path.lstat().st_mode
+        except OSError as error:
+            refused.append(Refusal(str(path), error.strerror or str(error)))
+            continue
+        if stat.S_ISDIR(mode):
+            for root, dirs, names in os.walk(path, onerror=lambda e: refused.append(Refusal(str(e.filename),
+                                                                                           e.strerror))):
+                dirs.sort()
+                files.extend(Path(root) / name for name in sorted(names))
+        else:
+            files.append(path)
+    return files, refused
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "not a regular file"
+
+
+def _open_regular(path: Path, limit: int) -> tuple[int, int]:
+    """Open without following symlinks or blocking on FIFOs, then check what was really opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        if path.is_symlink():
+            raise Refused("refused: a symbolic link (add the file it points to instead)") from error
+        raise Refused(f"cannot read it: {error.strerror}") from error
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise Refused(f"refused: {_kind(info.st_mode)}, not a regular file")
+    if info.st_size > limit:
+        os.close(fd)
+        raise Refused(f"refused: {info.st_size:,} bytes is over the upload limit of {limit:,} bytes")
+    os.set_blocking(fd, True)
+    return fd, info.st_size
+
+
+def stage_file(data: DataDir, path: Path, limit: int) -> tuple[Path, str, int, bytes]:
+    """Copy one file into staging/<uuid>/input/ under a temporary name, then rename it.
+
+    Returns the staging folder, the stored input name, the size and the first bytes (for choosing a
+    handler from the copy, which cannot change under us).
+    """
+    fd, size = _open_regular(path, limit)
+    name, _ = display_name(path.name)
+    staged = data.staging / uuid.uuid4().hex
+    staged.mkdir(mode=0o700)
+    (staged / "input").mkdir(mode=0o700)
+    (staged / "output").mkdir(mode=0o700)
+    partial = staged / "input" / ".upload.part"
+    try:
+        with os.fdopen(fd, "rb") as source, partial.open("wb") as target:
+            head = source.read(SNIFF_BYTES)
+            target.write(head)
+            copied = len(head)
+            while chunk := source.read(COPY_CHUNK):
+                copied += len(chunk)
+                if copied > limit:
+                    raise Refused(f"refused: grew past the upload limit of {limit:,} bytes while copying")
+                target.write(chunk)
+            target.flush()
+            os.fsync(target.fileno())
+        partial.rename(staged / "input" / name)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return staged, name, copied, head
+
+
+def prepare(
+    data: DataDir,
+    paths: Iterable[str | os.PathLike[str]],
+    registry: Registry,
+    handler: str | None = None,
+    params: dict[str, str] | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    limit: int | None = None,
+    on_file: Callable[[int, int], None] | None = None,
+) -> tuple[list[NewJob], list[Refusal]]:
+    """Stage every file and describe its job; what cannot be added is refused with a reason."""
+    limit = max_upload_bytes() if limit is None else limit
+    files, refused = expand(paths)
+    new_jobs: list[NewJob] = []
+    for index, path in enumerate(files, 1):
+        try:
+            staged, name, size, head = stage_file(data, path, limit)
+        except Refused as why:
+            refused.append(Refusal(str(path), str(why)))
+            continue
+        except OSError as error:
+            refused.append(Refusal(str(path), f"cannot copy it: {error.strerror or error}"))
+            continue
+        chosen = handler or registry.choose(staged / "input" / name, head)
+        filename, raw = display_name(path.name)
+        new_jobs.append(NewJob(chosen, filename, raw, name, size, dict(params or {}), max_attempts, str(staged)))
+        if on_file is not None:
+            on_file(index, len(files))
+    return new_jobs, refused
+
+
+def discard(new_jobs: Iterable[NewJob]) -> None:
+    """Remove staged copies that will not become jobs (the add failed)."""
+    for nj in new_jobs:
+        if nj.staged:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(nj.staged)
