@@ -1,0 +1,166 @@
+"""The handler process: runs one job at a time for the worker that started it, and is told when to stop.
+
+Protocol: JSON lines. The worker writes {"op": "run", ...} / {"op": "cancel", "job_id": N} to our control
+pipe; we write {"ev": "ready" | "progress" | "done" | "failed" | "cancelled", ...} to the event pipe. Neither
+pipe is stdout or stderr, which go to the running job's log file, so nothing a handler prints can garble it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import queue
+import resource
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import IO, Any
+
+from worker.context import JobCancelled, JobContext
+from worker.platform import die_with_parent
+from worker.registry import HandlerFunc, load_registry
+
+PROGRESS_INTERVAL_S = 0.2  # a chatty handler is coalesced here, before anything crosses the pipe
+
+
+class Events:
+    """The event pipe to the worker; thread-safe because progress may come from a handler's threads."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def send(self, **event: Any) -> None:
+        line = json.dumps(event, default=str) + "\n"
+        with self._lock:
+            self._stream.write(line)
+            self._stream.flush()
+
+
+class Progress:
+    """Forwards progress at most every PROGRESS_INTERVAL_S, keeping the latest value."""
+
+    def __init__(self, events: Events, job_id: int) -> None:
+        self._events = events
+        self._job_id = job_id
+        self._last_sent = 0.0
+
+    def __call__(self, percent: int, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_sent >= PROGRESS_INTERVAL_S or percent >= 100:
+            self._last_sent = now
+            self._events.send(ev="progress", job_id=self._job_id, percent=percent, message=message[:500])
+
+
+class Control:
+    """Reads the control pipe on a thread, so a cancel is seen while the handler runs on the main thread."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.runs: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.cancel = threading.Event()
+        self.current: int | None = None
+        self._stream = stream
+        threading.Thread(target=self._read, name="control", daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self._stream:
+            message = json.loads(line)
+            if message["op"] == "run":
+                # Set here, not on the main thread: a cancel may follow the run request at once.
+                self.current = int(message["job_id"])
+                self.cancel.clear()
+                self.runs.put(message)
+            elif message["op"] == "cancel" and message["job_id"] == self.current:
+                self.cancel.set()
+            elif message["op"] == "exit":
+                break
+        # The worker closed the pipe or died: a handler must never outlive its worker.
+        os._exit(0)
+
+
+def _job_logger(job_id: int) -> logging.Logger:
+    logger = logging.getLogger(f"dock.job.{job_id}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    stream = logging.StreamHandler(sys.stderr)  # fd 2 is the job's log file while it runs
+    stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.handlers[:] = [stream]
+    return logger
+
+
+def _redirect_output(log_path: Path) -> None:
+    """Point fds 1 and 2 at the job's log, so even C code's and subprocesses' output lands there."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _run_one(request: dict[str, Any], control: Control, events: Events, handlers: dict[str, HandlerFunc]) -> None:
+    job_id = int(request["job_id"])
+    _redirect_output(Path(request["log_path"]))
+    log = _job_logger(job_id)
+    ctx = JobContext(job_id, Path(request["input_path"]), dict(request["params"]), Path(request["output_dir"]),
+                     log, int(request["attempt"]), Progress(events, job_id), control.cancel)
+    func = handlers.get(request["handler"])
+    try:
+        if func is None:
+            raise LookupError(f"no handler named {request['handler']!r} is installed")
+        log.info("attempt %s: %s on %s", ctx.attempt, request["handler"], ctx.input_path.name)
+        result = func(ctx)
+        if control.cancel.is_set():  # returning after a cancel is a clean stop, not a success
+            raise JobCancelled(f"job {job_id} was cancelled")
+        if result is not None and not isinstance(result, dict):
+            raise TypeError(f"handler returned {type(result).__name__}, expected a dict or None")
+        json.dumps(result)  # refuse what the store could not keep, with the handler's name on it
+    except JobCancelled:
+        log.info("stopped: cancelled")
+        events.send(ev="cancelled", job_id=job_id)
+    except MemoryError:
+        log.error("out of memory")
+        events.send(ev="failed", job_id=job_id, error="out of memory (the handler hit the memory limit)",
+                    traceback=traceback.format_exc())
+    except BaseException as error:  # every other outcome of a handler is a failed attempt, reported
+        log.exception("failed")
+        events.send(ev="failed", job_id=job_id, error=f"{type(error).__name__}: {error}"[:2000],
+                    traceback=traceback.format_exc())
+    else:
+        log.info("completed")
+        events.send(ev="done", job_id=job_id, result=result)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+def serve(control_fd: int, event_fd: int, memory_limit: int) -> None:
+    os.setpgrp()  # own process group: the worker can kill us and whatever we started in one go
+    if memory_limit > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    die_with_parent(signal.SIGKILL)
+    events = Events(os.fdopen(event_fd, "w", encoding="utf-8"))
+    control = Control(os.fdopen(control_fd, "r", encoding="utf-8"))
+    registry = load_registry()
+    handlers = {name: spec.func for name, spec in registry.handlers.items()}
+    events.send(ev="ready", pid=os.getpid())
+    while (request := control.runs.get()) is not None:
+        _run_one(request, control, events, handlers)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="worker.child")
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--event-fd", type=int, required=True)
+    parser.add_argument("--memory-limit", type=int, default=0)
+    args = parser.parse_args()
+    serve(args.control_fd, args.event_fd, args.memory_limit)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""`dock-worker`: run a worker from a shell, or from the window's Worker menu."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from worker import __version__, logs
+from worker.registry import load_registry
+from worker.runner import DEFAULT_MEMORY_LIMIT, Worker, WorkerConfig
+from worker.states import DockError
+from worker.store import Store
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dock-worker", description="Run Processing Dock jobs.")
+    parser.add_argument("--data-dir", metavar="DIR", help="the data folder (default: $DOCK_DATA_DIR or the "
+                                                            "platform's user data folder)")
+    parser.add_argument("--concurrency", type=int, default=1, metavar="N", help="jobs at once (default 1)")
+    parser.add_argument("--grace", type=_positive, default=5.0, metavar="SECONDS",
+                        help="how long a handler has to stop before it is killed (default 5)")
+    parser.add_argument("--lease", type=_positive, default=10.0, metavar="SECONDS",
+                        help="a worker silent this long is presumed dead and its jobs rescued (default 10)")
+    parser.add_argument("--memory-limit", type=int, default=DEFAULT_MEMORY_LIMIT >> 20, metavar="MIB",
+                        help="address-space limit per handler process in MiB, 0 for none (default 2048)")
+    parser.add_argument("--exit-when-idle", action="store_true",
+                        help="exit 0 once nothing is pending or running")
+    parser.add_argument("--parent-pid", type=int, metavar="PID",
+                        help="stop when this process (the window that started us) is gone")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.concurrency < 1:
+        build_parser().error("--concurrency must be at least 1")
+    log = logs.setup()
+    config = WorkerConfig(
+        concurrency=args.concurrency, grace=args.grace, lease=args.lease, exit_when_idle=args.exit_when_idle,
+        parent_pid=args.parent_pid, memory_limit=max(0, args.memory_limit) << 20,
+    )
+    try:
+        store = Store(args.data_dir, role="worker")
+    except DockError as error:
+        log.error("cannot open the store", error=str(error))
+        return 1
+    with store:
+        return Worker(store, config, load_registry(), log).run()

@@ -1,0 +1,334 @@
+"""The worker: claims due jobs, runs each in a supervised handler process, and stops them for sure.
+
+One thread, one loop. It sleeps in select() on the handlers' event pipes and a signal wake-up pipe, with a
+timeout that is the nearest of its deadlines (status poll, claim check, heartbeat, grace, time limits).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from worker.jobs import Claim
+from worker.logs import EventLog
+from worker.platform import die_with_parent
+from worker.registry import Registry
+from worker.states import DockError, JobNotFound
+from worker.store import Store
+from worker.supervisor import HandlerProcess, Running
+
+PROGRESS_WRITE_INTERVAL_S = 0.25
+DEFAULT_MEMORY_LIMIT = 2 << 30
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """How a worker behaves; the defaults are the `dock-worker` defaults."""
+
+    concurrency: int = 1
+    grace: float = 5.0  # seconds a handler has to stop after being told, before its group is killed
+    lease: float = 10.0  # a worker whose heartbeat is older than this is presumed dead
+    poll_interval: float = 1.0  # how often the status of running jobs is checked (one query for all)
+    claim_interval: float = 0.5  # how often an idle slot looks for new work
+    exit_when_idle: bool = False
+    parent_pid: int | None = None
+    memory_limit: int = DEFAULT_MEMORY_LIMIT  # bytes of address space per handler process; 0 for none
+
+
+class Worker:
+    """A worker process's main loop. `run()` returns the exit code."""
+
+    def __init__(self, store: Store, config: WorkerConfig, registry: Registry, log: EventLog) -> None:
+        self.store = store
+        self.config = config
+        self.registry = registry
+        self.log = log
+        self.worker_id = ""
+        self.processes: list[HandlerProcess] = []
+        self.signals = 0
+        self.stopping: str | None = None
+        now = time.monotonic()
+        self.next_poll = now
+        self.next_claim = now
+        self.next_heartbeat = now + config.lease / 3
+        self.next_rescue = now + config.lease / 2
+        self._wake_read, self._wake_write = os.pipe()
+
+    # ---- life cycle ---------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self._install_signals()
+        self.worker_id = self.store.register_worker(os.getpid(), socket.gethostname(), self.config.concurrency)
+        for name, error in self.registry.errors.items():
+            self.log.error("plugin failed to load", plugin=name, error=error)
+        self.log.info("worker started", worker=self.worker_id, pid=os.getpid(), concurrency=self.config.concurrency,
+                      handlers=sorted(self.registry.handlers), data_dir=str(self.store.data.root))
+        self._guarded(self._rescue)
+        self._guarded(self._sweep)
+        try:
+            while not self._finished():
+                self._guarded(self._tick)
+                self._wait()
+        finally:
+            for process in self.processes:
+                process.stop()
+            self._guarded(lambda: self.store.unregister_worker(self.worker_id))
+            self.log.info("worker stopped", worker=self.worker_id, reason=self.stopping or "idle")
+        return 0
+
+    def _install_signals(self) -> None:
+        os.set_blocking(self._wake_write, False)
+        signal.set_wakeup_fd(self._wake_write)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        if self.config.parent_pid is not None:
+            die_with_parent(signal.SIGTERM)
+            if os.getppid() != self.config.parent_pid:  # the parent died before prctl took effect
+                self._begin_stop("parent gone")
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            self._begin_stop(signal.Signals(signum).name)
+        else:  # a second signal: stop at once
+            for process in self.processes:
+                if process.job is not None:
+                    process.job.kill_at = 0.0
+
+    def _begin_stop(self, reason: str) -> None:
+        if self.stopping is not None:
+            return
+        self.stopping = reason
+        self.log.info("stopping", reason=reason, running=[p.job.claim.job_id for p in self._busy()])
+        deadline = time.monotonic() + self.config.grace
+        for process in self._busy():
+            assert process.job is not None
+            if process.job.stop_reason is None:
+                process.job.stop_reason = "shutdown"
+                process.job.kill_at = deadline
+                process.cancel()
+
+    def _finished(self) -> bool:
+        return self.stopping is not None and not self._busy()
+
+    def _guarded(self, step: Any) -> None:
+        """Run one step; a database error is logged and retried on the next tick, never fatal."""
+        try:
+            step()
+        except DockError as error:
+            self.log.error("store error", error=str(error))
+
+    # ---- the loop -----------------------------------------------------------------------------------------
+
+    def _busy(self) -> list[HandlerProcess]:
+        return [p for p in self.processes if p.job is not None]
+
+    def _wait(self) -> None:
+        now = time.monotonic()
+        deadlines = [self.next_poll, self.next_heartbeat]
+        if self.stopping is None and len(self._busy()) < self.config.concurrency:
+            deadlines.append(self.next_claim)
+        deadlines += [p.job.kill_at for p in self._busy() if p.job and p.job.kill_at is not None]
+        deadlines += [p.job.started + p.job.timeout for p in self._busy() if p.job and p.job.timeout]
+        deadlines += [p.job.last_progress_write + PROGRESS_WRITE_INTERVAL_S
+                      for p in self._busy() if p.job and p.job.pending_progress]
+        timeout = max(0.0, min(deadlines) - now)
+        fds = [self._wake_read] + [p.events_fd for p in self.processes if p.events_fd >= 0]
+        readable, _, _ = select.select(fds, [], [], timeout)
+        if self._wake_read in readable:
+            os.read(self._wake_read, 4096)  # the signal handler already ran; this only woke us
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        for process in list(self.processes):
+            if process.events_fd >= 0:
+                for event in process.read_events():
+                    self._on_event(process, event)
+            if process.exited is not None or (now >= self.next_poll and process.poll_exit()):
+                self._on_exit(process)
+        self._flush_progress(now)
+        if now >= self.next_poll:
+            self.next_poll = now + self.config.poll_interval
+            self._poll_running(now)
+        self._enforce_deadlines(now)
+        if now >= self.next_heartbeat:
+            self.next_heartbeat = now + self.config.lease / 3
+            self._heartbeat()
+        if now >= self.next_rescue:
+            self.next_rescue = now + self.config.lease / 2
+            self._rescue()
+        if self.stopping is None and now >= self.next_claim:
+            self.next_claim = now + self.config.claim_interval
+            self._claim()
+
+    def _heartbeat(self) -> None:
+        if not self.store.heartbeat(self.worker_id):
+            # Another worker presumed us dead (we were paused past the lease) and rescued our jobs; our
+            # late writes are refused by their claim tokens. Come back as a live worker.
+            self.log.warning("heartbeat row was gone: re-registering", worker=self.worker_id)
+            self.store.register_worker(os.getpid(), socket.gethostname(), self.config.concurrency, self.worker_id)
+
+    def _rescue(self) -> None:
+        for job_id in self.store.rescue(self.config.lease, actor=self.worker_id):
+            self.log.warning("rescued job of a dead worker", job=job_id)
+
+    def _sweep(self) -> None:
+        for job_id in self.store.sweep_orphans():
+            self.log.info("removed files of a deleted job", job=job_id)
+
+    def _poll_running(self, now: float) -> None:
+        """Once a second: one query for all running jobs; stop those cancelled, deleted or failed."""
+        if self.config.parent_pid is not None and os.getppid() != self.config.parent_pid:
+            self._begin_stop("parent gone")
+        watched = {p.job.claim.job_id: p.job.claim.token for p in self._busy()
+                   if p.job is not None and p.job.stop_reason is None}
+        lost = self.store.lost_claims(watched)
+        for process in self._busy():
+            assert process.job is not None
+            if process.job.claim.job_id in lost:
+                self._ask_to_stop(process, "lost", now)
+
+    def _ask_to_stop(self, process: HandlerProcess, reason: str, now: float) -> None:
+        assert process.job is not None
+        process.job.stop_reason = reason
+        process.job.kill_at = now + self.config.grace
+        process.cancel()
+        self.log.info("stopping handler: job cancelled, deleted or failed elsewhere", job=process.job.claim.job_id,
+                      pid=process.pid)
+
+    def _enforce_deadlines(self, now: float) -> None:
+        for process in self._busy():
+            job = process.job
+            assert job is not None
+            if job.timeout and job.killed_for is None and now - job.started >= job.timeout:
+                job.killed_for = (f"timed out after {job.timeout:g} s (the handler's time limit; "
+                                  "the job's `timeout` param changes it)")
+                self.log.warning("handler timed out: killing it", job=job.claim.job_id, pid=process.pid)
+                process.kill()
+            elif job.kill_at is not None and now >= job.kill_at and job.killed_for is None:
+                job.killed_for = f"handler did not stop within {self.config.grace:g} s and was killed"
+                self.log.warning("handler ignored the stop request: killing its process group",
+                                 job=job.claim.job_id, pid=process.pid)
+                process.kill()
+
+    # ---- claiming and starting ----------------------------------------------------------------------------
+
+    def _claim(self) -> None:
+        free = self.config.concurrency - len(self._busy())
+        if free <= 0:
+            return
+        if not self.store.has_due_work():
+            if self.config.exit_when_idle and not self._busy() and self.store.unfinished() == 0:
+                self._begin_stop("idle")
+            return
+        for claim in self.store.claim(self.worker_id, free):
+            self._start(claim)
+
+    def _timeout_for(self, claim: Claim) -> float | None:
+        given = claim.params.get("timeout")
+        if given:
+            try:
+                return float(given)
+            except ValueError:
+                self.log.warning("ignored a bad timeout param", job=claim.job_id, value=given)
+        spec = self.registry.get(claim.handler)
+        return spec.timeout if spec else None
+
+    def _start(self, claim: Claim) -> None:
+        data = self.store.data
+        output = data.output_dir(claim.job_id)
+        shutil.rmtree(output, ignore_errors=True)  # each attempt starts from an empty output folder
+        output.mkdir(parents=True, mode=0o700, exist_ok=True)
+        with data.job_log(claim.job_id).open("a") as log:
+            log.write(f"--- attempt {claim.attempts} of {claim.max_attempts} by {self.worker_id} ---\n")
+        process = next((p for p in self.processes if p.job is None and p.reusable), None)
+        if process is None:
+            process = HandlerProcess(self.config.memory_limit)
+            process.start()
+            self.processes.append(process)
+        job = Running(claim, time.monotonic(), self._timeout_for(claim))
+        process.run(job, {
+            "job_id": claim.job_id, "handler": claim.handler, "params": claim.params,
+            "input_path": str(data.job_dir(claim.job_id) / claim.input_path), "output_dir": str(output),
+            "log_path": str(data.job_log(claim.job_id)), "attempt": claim.attempts,
+        })
+        self.log.info("job started", job=claim.job_id, handler=claim.handler, attempt=claim.attempts,
+                      pid=process.pid)
+
+    # ---- what handler processes tell us -------------------------------------------------------------------
+
+    def _on_event(self, process: HandlerProcess, event: dict[str, Any]) -> None:
+        job = process.job
+        kind = event.get("ev")
+        if job is None or event.get("job_id") != job.claim.job_id:
+            return  # "ready", or news about a job we already settled
+        if kind == "progress":
+            job.pending_progress = (int(event["percent"]), str(event.get("message", "")))
+        elif kind in ("done", "failed", "cancelled"):
+            process.job = None
+            process.jobs_done += 1
+            self._settle(job, kind, event)
+
+    def _on_exit(self, process: HandlerProcess) -> None:
+        self.processes.remove(process)
+        job = process.job
+        if job is None:
+            return
+        process.job = None
+        how = process.describe_exit()
+        self.log.warning("handler process ended", job=job.claim.job_id, pid=process.pid, exit=how)
+        self._settle(job, "died", {"error": job.killed_for or f"handler process died: {how}"})
+
+    def _settle(self, job: Running, kind: str, event: dict[str, Any]) -> None:
+        """Record how an attempt ended; every write is fenced by the claim token."""
+        claim, actor = job.claim, self.worker_id
+        self.next_claim = 0.0  # a slot is free: take the next job at once
+        if job.stop_reason == "lost":
+            self._after_lost(claim.job_id)
+            return
+        if job.stop_reason == "shutdown" and kind != "done":
+            # Interrupted by our own shutdown (stopped, or killed after the grace): not the job's fault.
+            self.store.release(claim.job_id, claim.token, actor, f"worker stopping ({self.stopping})")
+            self.log.info("job put back: worker stopping", job=claim.job_id)
+            return
+        if kind == "done":
+            self._flush_one(job)
+            recorded = self.store.complete(claim.job_id, claim.token, event.get("result"), actor)
+            self.log.info("job completed" if recorded else "job finished but its claim was lost", job=claim.job_id)
+        else:
+            error = str(event.get("error") or "the handler raised JobCancelled without being cancelled")
+            to = self.store.fail(claim.job_id, claim.token, error, event.get("traceback"), actor)
+            recorded = bool(to)
+            self.log.info("job attempt failed", job=claim.job_id, error=error, status=to or "claim lost")
+        if not recorded:
+            self._after_lost(claim.job_id)
+
+    def _after_lost(self, job_id: int) -> None:
+        """The handler of a cancelled/deleted/failed job has stopped: clean up what it left."""
+        try:
+            self.store.get(job_id)
+        except JobNotFound:
+            self.store.data.remove_job_files(job_id)  # deleted: nothing of it may survive
+            self.log.info("deleted job's files removed", job=job_id)
+            return
+        self.log.info("handler stopped", job=job_id)
+
+    def _flush_progress(self, now: float) -> None:
+        for process in self._busy():
+            if process.job is not None and now - process.job.last_progress_write >= PROGRESS_WRITE_INTERVAL_S:
+                self._flush_one(process.job)
+
+    def _flush_one(self, job: Running) -> None:
+        if job.pending_progress is None or job.stop_reason is not None:
+            return
+        percent, message = job.pending_progress
+        job.pending_progress = None
+        job.last_progress_write = time.monotonic()
+        if not self.store.report_progress(job.claim.job_id, job.claim.token, percent, message):
+            self.next_poll = 0.0  # our claim is gone: find out why on this very tick
