@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from worker.jobs import NewJob
+from worker.states import JobStatus
 from worker.store import Backoff, Store
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -39,3 +41,30 @@ def sample_file(tmp_path: Path) -> Path:
     path = tmp_path / "sample.txt"
     path.write_text("hello dock\n")
     return path
+
+
+def new_job(name: str = "in.txt", max_attempts: int = 3, handler: str = "checksum") -> NewJob:
+    """A job description with no uploaded file (for tests of the state machine alone)."""
+    return NewJob(handler, name, None, name, 0, {}, max_attempts)
+
+
+def job_in(store: Store, status: JobStatus, max_attempts: int = 3) -> tuple[int, str | None]:
+    """A job brought to `status` through the store's real transitions; returns its id and claim token.
+
+    It claims the oldest due job, so make running, completed and failed jobs before any pending ones.
+    """
+    (job_id,) = store.add([new_job(max_attempts=max_attempts)])
+    if status is JobStatus.PENDING:
+        return job_id, None
+    if status is JobStatus.CANCELLED:
+        store.cancel(job_id)
+        return job_id, None
+    (claim,) = store.claim("test-worker")
+    assert claim.job_id == job_id
+    if status is JobStatus.COMPLETED:
+        assert store.complete(job_id, claim.token, {"ok": True}, "test-worker")
+    elif status is JobStatus.FAILED:
+        outcome = store.fail(job_id, claim.token, "boom", "Traceback: boom", "test-worker")
+        while outcome != "failed":  # spend the remaining attempts the way a user would
+            outcome = store.force_fail(job_id).rsplit(" ", 1)[-1]
+    return job_id, claim.token

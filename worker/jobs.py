@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from worker.states import JobStatus
+from worker.states import DockError, JobStatus
 
 
 def iso(ts: float | None) -> str | None:
@@ -120,8 +120,9 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one user action did to one job: `ok` false means refused, `message` says why."""
+    """What one user action did to one job: `ok` false means refused, `message` says why, `error` is the refusal."""
 
     job_id: int
     ok: bool
     message: str
+    error: DockError | None = None

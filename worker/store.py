@@ -165,16 +165,10 @@ class Store:
 
     def _one(self, action: Action, job_id: int, by: str) -> str:
         (outcome,) = self.apply(action, [job_id], by)
-        if not outcome.ok:
-            raise self._refusal(action, job_id)
+        if outcome.error is not None:
+            # The error seen inside the refusing transaction: reading the state again could race.
+            raise outcome.error
         return outcome.message
-
-    def _refusal(self, action: Action, job_id: int) -> DockError:
-        with self._read() as conn:
-            status = conn.scalar(select(jobs.c.status).where(jobs.c.id == job_id))
-        if status is None:
-            return JobNotFound(job_id)
-        return TransitionRefused(job_id, action, JobStatus(status))
 
     def apply(self, action: Action, job_ids: Iterable[int], by: str = "user") -> list[Outcome]:
         """Apply `action` to each job in one transaction; each job is accepted or refused on its own."""
@@ -201,7 +195,7 @@ class Store:
         error: DockError = (
             JobNotFound(job_id) if status is None else TransitionRefused(job_id, action, JobStatus(status))
         )
-        return Outcome(job_id, False, str(error))
+        return Outcome(job_id, False, str(error), error)
 
     def _cancel(self, conn: Connection, job_id: int, by: str, now: float) -> Outcome:
         seen = conn.scalar(select(jobs.c.status).where(jobs.c.id == job_id))
@@ -226,7 +220,7 @@ class Store:
     def _delete(self, conn: Connection, job_id: int, by: str, now: float) -> Outcome:
         status = conn.scalar(delete(jobs).where(jobs.c.id == job_id).returning(jobs.c.status))
         if status is None:
-            return Outcome(job_id, False, str(JobNotFound(job_id)))
+            return self._explain(conn, Action.DELETE, job_id)
         verb = "cancelled and deleted" if status in (PENDING, RUNNING) else "removed"
         return Outcome(job_id, True, f"job {job_id} {verb}")
 
@@ -291,7 +285,9 @@ class Store:
             values.update(run_after=now + delay, finished_at=None,
                           message=f"retrying after: {error}"[:500])
         else:
-            values.update(finished_at=not_before(now, func.coalesce(jobs.c.started_at, jobs.c.created_at)))
+            # The message is what the window shows: a failed job must not keep saying it will retry.
+            values.update(finished_at=not_before(now, func.coalesce(jobs.c.started_at, jobs.c.created_at)),
+                          message=f"failed: {error}"[:500])
         changed = conn.execute(update(jobs).where(*fence).values(**values)).rowcount
         if changed != 1:
             return ""
@@ -336,8 +332,8 @@ class Store:
         term = (search or "").strip()
         if term:
             escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            match = [jobs.c.filename.ilike(f"%{escaped}%", escape="\\"),
-                     jobs.c.handler.ilike(f"%{escaped}%", escape="\\")]
+            match: list[ColumnElement[bool]] = [jobs.c.filename.ilike(f"%{escaped}%", escape="\\"),
+                                                jobs.c.handler.ilike(f"%{escaped}%", escape="\\")]
             if term.lstrip("#").isdigit():
                 match.append(jobs.c.id == int(term.lstrip("#")))
             where.append(or_(*match))
@@ -381,7 +377,10 @@ class Store:
     def counts(self) -> dict[JobStatus, int]:
         """How many jobs are in each state (every state present, zero or not)."""
         with self._read() as conn:
-            rows = dict(conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status)).all())
+            rows: dict[str, int] = {
+                status: count
+                for status, count in conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status))
+            }
         return {status: int(rows.get(status.value, 0)) for status in JobStatus}
 
     def unfinished(self) -> int:

@@ -62,13 +62,25 @@ def expand(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Re
             refused.append(Refusal(str(path), error.strerror or str(error)))
             continue
         if stat.S_ISDIR(mode):
-            for root, dirs, names in os.walk(path, onerror=lambda e: refused.append(Refusal(str(e.filename),
-                                                                                           e.strerror))):
-                dirs.sort()
-                files.extend(Path(root) / name for name in sorted(names))
+            _walk(path, files, refused)
         else:
             files.append(path)
     return files, refused
+
+
+def _walk(folder: Path, files: list[Path], refused: list[Refusal]) -> None:
+    """The files under `folder` in name order. A symlinked folder is listed, to be refused, never followed."""
+
+    def on_error(error: OSError) -> None:
+        refused.append(Refusal(str(error.filename), error.strerror or str(error)))
+
+    for root, dirs, names in os.walk(folder, onerror=on_error):
+        dirs.sort()
+        # os.walk lists links to folders among the folders and skips them silently; the user must hear why.
+        links = [name for name in dirs if (Path(root) / name).is_symlink()]
+        for name in links:
+            dirs.remove(name)
+        files.extend(Path(root) / name for name in sorted([*links, *names]))
 
 
 def _kind(mode: int) -> str:
@@ -110,7 +122,7 @@ def stage_file(data: DataDir, path: Path, limit: int) -> tuple[Path, str, int, b
     Returns the staging folder, the stored input name, the size and the first bytes (for choosing a
     handler from the copy, which cannot change under us).
     """
-    fd, size = _open_regular(path, limit)
+    fd, _ = _open_regular(path, limit)  # the size that counts is what was copied
     name, _ = display_name(path.name)
     staged = data.staging / uuid.uuid4().hex
     staged.mkdir(mode=0o700)
