@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
+
+log = logging.getLogger(__name__)
 
 APP_NAME = "processing-dock"
 ENV_DATA_DIR = "DOCK_DATA_DIR"
@@ -64,6 +68,26 @@ class DataDir:
         self.root.chmod(0o700)
         return self
 
-    def remove_job_files(self, job_id: int) -> None:
-        """Remove one job's folder and nothing else; a job whose folder is already gone is fine."""
-        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+    def remove_job_files(self, job_id: int) -> bool:
+        """Remove one job's folder and nothing else; True if it is gone (or never was).
+
+        Links inside are removed, never followed. What cannot go now (a handler still writing) is left
+        for the worker or sweep_orphans(); the caller's transition has already committed either way.
+        """
+        folder = self.job_dir(job_id)
+        shutil.rmtree(folder, ignore_errors=True)
+        if folder.exists() and not folder.is_symlink():
+            # A handler may have left read-only folders; they are the job's, so open them up and go again.
+            with contextlib.suppress(OSError):
+                folder.chmod(0o700)
+            for root, dirs, _ in os.walk(folder, onerror=lambda _e: None):
+                for name in dirs:  # top-down: each folder is opened before the walk enters it
+                    path = os.path.join(root, name)
+                    if not os.path.islink(path):
+                        with contextlib.suppress(OSError):
+                            os.chmod(path, 0o700)
+            shutil.rmtree(folder, ignore_errors=True)
+        if folder.exists():
+            log.info("job %s: %s could not be removed yet; sweep_orphans() will retry", job_id, folder)
+            return False
+        return True

@@ -1,0 +1,488 @@
+"""The job store on a real SQLite file: adding, deleting, reading, fencing, rescue, files and constraints."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import platformdirs
+import pytest
+
+from tests.conftest import job_in, new_job
+from worker.jobs import NewJob
+from worker.paths import APP_NAME, ENV_DATA_DIR, resolve_data_dir
+from worker.registry import load_registry
+from worker.states import DockError, JobNotFound, JobStatus
+from worker.store import ChangeWatcher, Store
+from worker.uploads import prepare
+
+P, R, C, F, X = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED,
+                 JobStatus.CANCELLED)
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def upload(store: Store, *paths: Path, **kwargs: object) -> list[int]:
+    new_jobs, refused = prepare(store.data, paths, load_registry(include_plugins=False), **kwargs)  # type: ignore[arg-type]
+    assert refused == []
+    return store.add(new_jobs)
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> list[Path]:
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    paths = []
+    for i in range(5):
+        path = folder / f"file {i}.txt"
+        path.write_bytes(f"content {i}\n".encode() * (i + 1))
+        paths.append(path)
+    return paths
+
+
+# ---- adding -----------------------------------------------------------------------------------------------
+
+
+def test_add_copies_each_file_into_its_own_folder(store: Store, inputs: list[Path]) -> None:
+    ids = upload(store, *inputs, params={"k": "v"}, max_attempts=4)
+    assert ids == sorted(ids) and len(set(ids)) == len(inputs)
+    for job_id, source in zip(ids, inputs, strict=True):
+        job = store.get(job_id)
+        assert (job.status, job.filename, job.params, job.max_attempts) == (P, source.name, {"k": "v"}, 4)
+        assert job.input_path == f"input/{source.name}"
+        stored = store.data.job_dir(job_id) / job.input_path
+        assert stored == store.data.root / "jobs" / str(job_id) / "input" / source.name
+        assert stored.read_bytes() == source.read_bytes()
+        assert job.size == source.stat().st_size
+        assert store.data.output_dir(job_id).is_dir()
+        assert not list((store.data.job_dir(job_id) / "input").glob(".upload.part"))
+    assert list(store.data.staging.iterdir()) == []  # every staged upload was renamed into place
+
+
+def test_add_is_one_transaction(store: Store, inputs: list[Path]) -> None:
+    watcher = ChangeWatcher(store)
+    assert watcher.changed()
+    new_jobs, _ = prepare(store.data, inputs, load_registry(include_plugins=False))
+    store.add(new_jobs)
+    assert watcher.changed()
+    assert not watcher.changed()
+    watcher.close()
+    # A batch with one bad job inserts none of them and moves no upload into place.
+    good, _ = prepare(store.data, inputs[:2], load_registry(include_plugins=False))
+    bad = NewJob("checksum", "bad", None, "bad", 0, {}, max_attempts=0)
+    before = store.counts()
+    with pytest.raises(Exception, match="CHECK constraint failed"):
+        store.add([*good, bad])
+    assert store.counts() == before
+    assert sorted(p.name for p in store.data.jobs.iterdir()) == sorted(str(i) for i in range(1, 6))
+    assert all(Path(nj.staged).exists() for nj in good if nj.staged)  # left for the caller to discard
+
+
+def test_add_of_nothing_is_nothing(store: Store) -> None:
+    assert store.add([]) == []
+
+
+def test_large_batch(store: Store) -> None:
+    ids = store.add([new_job(f"f{i}") for i in range(2000)])
+    assert len(ids) == 2000 and ids == list(range(ids[0], ids[0] + 2000))
+    assert store.counts()[P] == 2000
+    assert [e.to_status for e in store.history(ids[-1])] == ["pending"]
+
+
+# ---- deleting ---------------------------------------------------------------------------------------------
+
+
+def test_delete_removes_the_jobs_folder_and_nothing_else(store: Store, inputs: list[Path]) -> None:
+    keep, gone, other = upload(store, *inputs[:3])
+    (store.data.output_dir(gone) / "result.bin").write_bytes(b"out")
+    (store.data.output_dir(keep) / "result.bin").write_bytes(b"keep me")
+    store.data.job_log(gone).write_text("log")
+    before = {i: files_under(store.data.job_dir(i)) for i in (keep, other)}
+    assert store.delete(gone) == f"job {gone} cancelled and deleted"
+    assert not store.data.job_dir(gone).exists()
+    assert {i: files_under(store.data.job_dir(i)) for i in (keep, other)} == before
+    with pytest.raises(JobNotFound):
+        store.get(gone)
+    (new_id,) = upload(store, inputs[3])
+    assert new_id > other  # ids are never reused, so a stale folder can never be mistaken for a new job's
+
+
+def test_delete_of_a_running_job_cancels_it_first(store: Store) -> None:
+    job_id, token = job_in(store, R)
+    assert token is not None
+    assert store.delete(job_id) == f"job {job_id} cancelled and deleted"
+    assert store.lost_claims({job_id: token}) == {job_id}
+    assert not store.complete(job_id, token, {}, "test-worker")
+    with pytest.raises(JobNotFound):
+        store.delete(job_id)
+
+
+def test_delete_never_follows_links_out_of_the_jobs_folder(store: Store, inputs: list[Path]) -> None:
+    victim, gone = upload(store, *inputs[:2])
+    outside = store.data.root.parent / "outside.txt"
+    outside.write_text("not the dock's")
+    output = store.data.output_dir(gone)
+    (output / "to-victim").symlink_to(store.data.job_dir(victim), target_is_directory=True)
+    (output / "to-outside").symlink_to(outside)
+    locked = output / "locked"
+    locked.mkdir()
+    (locked / "inner.txt").write_text("x")
+    locked.chmod(0o500)  # a handler may leave a read-only folder behind: it must still go
+    before = files_under(store.data.job_dir(victim))
+    store.delete(gone)
+    assert not store.data.job_dir(gone).exists()
+    assert files_under(store.data.job_dir(victim)) == before
+    assert outside.read_text() == "not the dock's"
+
+
+def test_delete_of_a_finished_job_says_removed(store: Store) -> None:
+    job_id, _ = job_in(store, C)
+    assert store.delete(job_id) == f"job {job_id} removed"
+
+
+def test_sweep_orphans_removes_only_folders_of_jobs_that_are_gone(store: Store, inputs: list[Path]) -> None:
+    keep, gone = upload(store, *inputs[:2])
+    store.delete(gone)
+    (store.data.job_dir(gone) / "output").mkdir(parents=True)  # what a dying handler left behind
+    (store.data.job_dir(gone) / "output" / "late.txt").write_text("late")
+    future = store.data.job_dir(gone + 100)  # above the id sequence: an add in progress elsewhere
+    future.mkdir()
+    stray = store.data.jobs / "notes"
+    stray.mkdir()
+    before = files_under(store.data.job_dir(keep))
+    assert store.sweep_orphans() == [gone]
+    assert not store.data.job_dir(gone).exists()
+    assert future.exists() and stray.exists()
+    assert files_under(store.data.job_dir(keep)) == before
+    assert store.sweep_orphans() == []
+
+
+# ---- reading ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def listed(store: Store) -> list[int]:
+    names = ["beta.pdf", "alpha_1.txt", "alpha%2.txt", "Gamma.epub", "delta.txt"]
+    ids = store.add([new_job(n, handler="sleep" if n.endswith("pdf") else "checksum") for n in names])
+    store.cancel(ids[3])
+    return ids
+
+
+def test_list_is_newest_first_and_filters(store: Store, listed: list[int]) -> None:
+    assert [j.id for j in store.list_jobs()] == listed[::-1]
+    assert [j.id for j in store.list_jobs(status="cancelled")] == [listed[3]]
+    assert [j.id for j in store.list_jobs(status=P)] == [listed[4], listed[2], listed[1], listed[0]]
+    assert [j.id for j in store.list_jobs(limit=2)] == listed[:-3:-1]
+
+
+def test_search_matches_name_handler_and_id(store: Store, listed: list[int]) -> None:
+    def found(term: str) -> list[int]:
+        return sorted(j.id for j in store.list_jobs(search=term))
+
+    assert found("ALPHA") == [listed[1], listed[2]]  # case-insensitive
+    assert found("a_1") == [listed[1]]  # _ and % are literal, not LIKE wildcards
+    assert found("a%2") == [listed[2]]
+    assert found("sleep") == [listed[0]]
+    assert found(f"#{listed[4]}") == [listed[4]]
+    assert found("   ") == sorted(listed)
+    assert found("nothing") == []
+
+
+def test_sort_keys(store: Store, listed: list[int]) -> None:
+    by_name = [j.filename for j in store.list_jobs(order_by="filename", descending=False)]
+    assert by_name == sorted(by_name)
+    assert [j.id for j in store.list_jobs(order_by="id", descending=False)] == listed
+    for key in ("handler", "status", "progress", "attempts", "created_at", "duration"):
+        assert len(store.list_jobs(order_by=key)) == len(listed)
+    with pytest.raises(DockError, match="cannot sort by 'size; drop table'"):
+        store.list_jobs(order_by="size; drop table")
+
+
+def test_counts_name_every_state(store: Store, listed: list[int]) -> None:
+    assert store.counts() == {P: 4, R: 0, C: 0, F: 0, X: 1}
+    assert store.unfinished() == 4
+
+
+def test_revisions_follow_every_write(store: Store, listed: list[int]) -> None:
+    first = store.revisions()
+    assert [i for i, _ in first] == listed[::-1]
+    (claim,) = store.claim("w")
+    store.report_progress(claim.job_id, claim.token, 50, "half")
+    after = dict(store.revisions())
+    assert after[claim.job_id] == dict(first)[claim.job_id] + 2
+    assert all(after[i] == rev for i, rev in first if i != claim.job_id)
+    assert [i for i, _ in store.revisions(status="cancelled")] == [listed[3]]
+
+
+def test_get_many_skips_missing(store: Store, listed: list[int]) -> None:
+    got = store.get_many([*listed, 9999])
+    assert sorted(got) == sorted(listed)
+
+
+def test_change_watcher_sees_commits_of_other_connections(store: Store, data_dir: Path) -> None:
+    watcher = ChangeWatcher(store)
+    assert watcher.changed()  # the first look always counts as a change
+    assert not watcher.changed()
+    store.add([new_job()])
+    assert watcher.changed()
+    assert not watcher.changed()
+    with Store(data_dir) as other:  # another connection, as another process would be
+        other.add([new_job()])
+    assert watcher.changed()
+    assert not watcher.changed()
+    watcher.close()
+
+
+def test_history_records_who_when_from_to_and_why(store: Store) -> None:
+    job_id, token = job_in(store, R)
+    assert token is not None
+    store.complete(job_id, token, {"n": 1}, "test-worker")
+    events = store.history(job_id)
+    assert [(e.from_status, e.to_status, e.actor) for e in events] == [
+        (None, "pending", "user"), ("pending", "running", "test-worker"), ("running", "completed", "test-worker"),
+    ]
+    assert [e.at for e in events] == sorted(e.at for e in events)
+    assert "attempt 1 of 3" in events[1].reason
+    assert events[0].to_json()["from"] is None
+
+
+REQUIRED = ("id", "status", "handler", "filename", "params", "progress", "message", "attempts", "max_attempts",
+            "error", "result", "created_at", "started_at", "finished_at")
+
+
+def test_job_json_has_the_required_fields_in_utc(store: Store) -> None:
+    job_id, token = job_in(store, C)
+    data = store.get(job_id).to_json()
+    assert set(REQUIRED) <= set(data)
+    assert isinstance(data["id"], int) and data["id"] == job_id
+    assert (data["status"], data["progress"], data["result"], data["error"]) == ("completed", 100, {"ok": True}, None)
+    for key in ("created_at", "started_at", "finished_at"):
+        when = datetime.fromisoformat(data[key])
+        assert when.utcoffset() is not None and when.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+        assert abs(when.timestamp() - getattr(store.get(job_id), key)) < 0.001
+    assert data["created_at"] <= data["started_at"] <= data["finished_at"]
+    (pending,) = store.add([new_job()])
+    fresh = store.get(pending).to_json()
+    assert (fresh["started_at"], fresh["finished_at"], fresh["result"]) == (None, None, None)
+
+
+# ---- the worker's side: claims and their fencing ----------------------------------------------------------
+
+
+def test_claim_takes_due_jobs_oldest_first_and_never_twice(store: Store) -> None:
+    ids = store.add([new_job(f"{i}") for i in range(5)])
+    first = store.claim("w1", limit=2)
+    second = store.claim("w2", limit=10)
+    assert [c.job_id for c in first] == ids[:2]
+    assert [c.job_id for c in second] == ids[2:]
+    assert store.claim("w3") == []
+    assert not store.has_due_work()
+    job = store.get(ids[0])
+    assert (job.status, job.attempts, job.claimed_by) == (R, 1, "w1")
+    assert job.started_at is not None and job.started_at >= job.created_at
+
+
+def test_a_stale_token_can_never_overwrite_a_cancel(store: Store) -> None:
+    job_id, token = job_in(store, R)
+    assert token is not None
+    store.cancel(job_id)
+    assert not store.complete(job_id, token, {"late": True}, "w")
+    assert store.fail(job_id, token, "late", None, "w") == ""
+    assert not store.report_progress(job_id, token, 99, "late")
+    assert not store.release(job_id, token, "w", "late")
+    job = store.get(job_id)
+    assert (job.status, job.result, job.progress) == (X, None, 0)
+
+
+def test_a_stale_token_can_never_overwrite_a_newer_claim(store: Store) -> None:
+    job_id, old = job_in(store, R)
+    assert old is not None
+    assert store.release(job_id, old, "w", "shutting down")
+    assert store.get(job_id).attempts == 0  # a released attempt does not count
+    (claim,) = store.claim("w2")
+    assert claim.token != old
+    assert not store.complete(job_id, old, {}, "w")
+    assert store.fail(job_id, old, "late", None, "w") == ""
+    assert not store.report_progress(job_id, old, 10, "late")
+    assert store.lost_claims({job_id: old}) == {job_id}
+    assert store.lost_claims({job_id: claim.token}) == set()
+    assert store.report_progress(job_id, claim.token, 40, "mine")
+    assert store.complete(job_id, claim.token, {"n": 2}, "w2")
+    assert store.get(job_id).claimed_by is None
+
+
+def test_a_finished_job_cannot_be_finished_again(store: Store) -> None:
+    job_id, token = job_in(store, C)
+    assert token is not None
+    assert not store.complete(job_id, token, {"again": True}, "w")
+    assert store.fail(job_id, token, "late", None, "w") == ""
+    assert not store.release(job_id, token, "w", "late")
+    assert store.get(job_id).result == {"ok": True}
+
+
+def test_progress_is_clamped(store: Store) -> None:
+    job_id, token = job_in(store, R)
+    assert token is not None
+    store.report_progress(job_id, token, 250, "x" * 1000)
+    job = store.get(job_id)
+    assert (job.progress, len(job.message)) == (100, 500)
+    store.report_progress(job_id, token, -5, "")
+    assert store.get(job_id).progress == 0
+
+
+def test_rescue_fails_the_attempts_of_dead_workers_only(data_dir: Path) -> None:
+    now = [1_000_000.0]
+    with Store(data_dir, clock=lambda: now[0]) as store:
+        dead = store.register_worker(pid=1, host="h", concurrency=1, worker_id="dead")
+        alive = store.register_worker(pid=2, host="h", concurrency=1, worker_id="alive")
+        a, b, c = store.add([new_job("a"), new_job("b"), new_job("c")])
+        (ca,) = store.claim(dead)
+        (cb,) = store.claim(alive)
+        (cc,) = store.claim("never-registered")
+        now[0] += 5
+        assert store.rescue(lease=10, actor="w") == [c]  # within the lease only the unknown holder is gone
+        now[0] += 20
+        assert store.heartbeat(alive)
+        assert store.rescue(lease=10, actor="w") == [a]
+        assert not store.heartbeat(dead)  # its row is gone: it must register again
+        assert [w.id for w in store.live_workers(lease=10)] == ["alive"]
+        job = store.get(a)
+        assert (job.status, job.attempts, job.error) == (P, 1, "worker died")
+        assert store.get(b).status is R
+        assert not store.complete(a, ca.token, {}, dead)  # the dead worker's claim is fenced off
+        assert store.complete(b, cb.token, {}, alive)
+        assert cc.job_id == c
+
+
+def test_release_rolls_back_the_attempt(store: Store) -> None:
+    job_id, token = job_in(store, R)
+    assert token is not None
+    assert store.release(job_id, token, "w", "stopping")
+    job = store.get(job_id)
+    assert (job.status, job.attempts, job.claimed_by) == (P, 0, None)
+    assert store.history(job_id)[-1].reason == "stopping"
+
+
+# ---- the data folder --------------------------------------------------------------------------------------
+
+
+def test_folder_is_private_and_database_too(tmp_path: Path) -> None:
+    root = tmp_path / "loose"
+    root.mkdir(mode=0o755)
+    root.chmod(0o755)
+    with Store(root) as store:
+        assert stat.S_IMODE(root.stat().st_mode) == 0o700
+        assert stat.S_IMODE(store.data.database.stat().st_mode) == 0o600
+        for folder in (store.data.jobs, store.data.staging):
+            assert stat.S_IMODE(folder.stat().st_mode) & 0o077 == 0
+    fresh = tmp_path / "a" / "b"
+    with Store(fresh) as store:
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+        assert stat.S_IMODE(store.data.database.stat().st_mode) == 0o600
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    monkeypatch.delenv(ENV_DATA_DIR, raising=False)
+    yield monkeypatch
+
+
+def test_data_dir_resolution(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    assert resolve_data_dir() == Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)).resolve()
+    clean_env.setenv(ENV_DATA_DIR, str(tmp_path / "env"))
+    assert resolve_data_dir() == tmp_path / "env"
+    assert resolve_data_dir(tmp_path / "flag") == tmp_path / "flag"  # --data-dir beats the environment
+    clean_env.setenv(ENV_DATA_DIR, "~/x")
+    assert resolve_data_dir() == Path.home() / "x"
+
+
+def test_cli_honours_env_and_flag(tmp_path: Path, sample_file: Path) -> None:
+    env = {**os.environ, ENV_DATA_DIR: str(tmp_path / "env")}
+    command = [sys.executable, "-m", "dock"]
+    subprocess.run([*command, "add", str(sample_file)], env=env, check=True, capture_output=True, timeout=60)
+    assert (tmp_path / "env" / "dock.sqlite3").exists()
+    subprocess.run([*command, "--data-dir", str(tmp_path / "flag"), "add", str(sample_file)], env=env, check=True,
+                   capture_output=True, timeout=60)
+    assert (tmp_path / "flag" / "dock.sqlite3").exists()
+    assert len(list((tmp_path / "env" / "jobs").iterdir())) == 1  # the flag won: nothing more went there
+
+
+# ---- the database guards its invariants itself -----------------------------------------------------------
+
+
+BAD_UPDATES = {
+    "progress above 100": "progress = 101",
+    "negative progress": "progress = -1",
+    "unknown status": "status = 'paused'",
+    "attempts above max": "attempts = max_attempts + 1",
+    "finished before started": "started_at = created_at + 10, finished_at = created_at + 5",
+    "started before created": "started_at = created_at - 1",
+    "running without a claim": "status = 'running', claim_token = NULL",
+    "cancelled without a time": "status = 'cancelled', cancelled_at = NULL",
+    "pending without an attempt left": "attempts = max_attempts",
+    "no attempts at all": "max_attempts = 0, attempts = 0",
+}
+
+
+@pytest.mark.parametrize("change", BAD_UPDATES.values(), ids=BAD_UPDATES.keys())
+def test_constraints_reject_bad_updates(store: Store, change: str) -> None:
+    (job_id,) = store.add([new_job()])
+    raw = sqlite3.connect(store.data.database)
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
+            raw.execute(f"UPDATE jobs SET {change} WHERE id = ?", (job_id,))
+    finally:
+        raw.close()
+    assert store.get(job_id).status is P
+
+
+GOOD_ROW = {"handler": "'checksum'", "filename": "'f'", "input_path": "'input/f'", "params": "'{}'",
+            "status": "'pending'", "max_attempts": "3", "attempt_budget": "3", "run_after": "0",
+            "created_at": "100", "updated_at": "100"}
+BAD_INSERTS = {
+    "progress above 100": {"progress": "101"},
+    "unknown status": {"status": "'paused'"},
+    "attempts above max": {"status": "'failed'", "attempts": "4", "finished_at": "200"},
+    "finished before started": {"status": "'failed'", "attempts": "1", "started_at": "150", "finished_at": "120"},
+}
+
+
+def test_the_good_row_is_good(store: Store) -> None:
+    raw = sqlite3.connect(store.data.database)
+    try:
+        with raw:
+            raw.execute(f"INSERT INTO jobs ({', '.join(GOOD_ROW)}) VALUES ({', '.join(GOOD_ROW.values())})")
+    finally:
+        raw.close()
+    assert store.counts()[P] == 1
+
+
+@pytest.mark.parametrize("change", BAD_INSERTS.values(), ids=BAD_INSERTS.keys())
+def test_constraints_reject_bad_inserts(store: Store, change: dict[str, str]) -> None:
+    row = {**GOOD_ROW, **change}
+    raw = sqlite3.connect(store.data.database)
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
+            raw.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join(row.values())})")
+    finally:
+        raw.close()
+    assert store.list_jobs() == []
+
+
+def test_connections_use_wal_foreign_keys_and_a_busy_timeout(store: Store) -> None:
+    with store.engine.connect() as conn:
+        pragma = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                  for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")}
+        conn.rollback()
+    assert pragma["journal_mode"] == "wal"
+    assert pragma["foreign_keys"] == 1
+    assert pragma["busy_timeout"] > 0
+    assert pragma["synchronous"] == 2  # FULL for what users do: an add or a cancel survives a power loss
