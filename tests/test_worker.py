@@ -176,6 +176,19 @@ def test_a_crashing_handler_fails_only_its_own_job(
         assert "about to crash: " + how in store.data.job_log(crash).read_text()
 
 
+def test_the_time_limit_kills_a_handler_that_runs_too_long(
+        tmp_path: Path, plugin_env: dict[str, str], sample_file: Path) -> None:
+    with Store(tmp_path / "data") as store:
+        job = add_job(store, sample_file, "stubborn", max_attempts=1, seconds="120", timeout="1")
+        after = add_job(store, sample_file, "noop")
+        worker = WorkerProcess(store.data.root, plugin_env, "--exit-when-idle")
+        assert worker.proc.wait(timeout=30) == 0
+        row = store.get(job)
+        assert row.status is JobStatus.FAILED
+        assert row.error is not None and row.error.startswith("timed out after 1 s")
+        assert store.get(after).status is JobStatus.COMPLETED
+
+
 def test_deleting_a_running_job_removes_every_file_and_touches_no_other(
         tmp_path: Path, plugin_env: dict[str, str], sample_file: Path) -> None:
     with Store(tmp_path / "data") as store:

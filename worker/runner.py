@@ -228,7 +228,11 @@ class Worker:
                 self._begin_stop("idle")
             return
         for claim in self.store.claim(self.worker_id, free):
-            self._start(claim)
+            try:
+                self._start(claim)
+            except OSError as error:  # e.g. a full disk: fail this attempt rather than hold the claim forever
+                self.log.error("could not start job", job=claim.job_id, error=str(error))
+                self.store.fail(claim.job_id, claim.token, f"could not start: {error}", None, self.worker_id)
 
     def _timeout_for(self, claim: Claim) -> float | None:
         given = claim.params.get("timeout")
@@ -247,6 +251,9 @@ class Worker:
         output.mkdir(parents=True, mode=0o700, exist_ok=True)
         with data.job_log(claim.job_id).open("a") as log:
             log.write(f"--- attempt {claim.attempts} of {claim.max_attempts} by {self.worker_id} ---\n")
+        for worn in [p for p in self.processes if p.job is None and not p.reusable]:
+            worn.stop()  # recycled after MAX_JOBS_PER_PROCESS jobs
+            self.processes.remove(worn)
         process = next((p for p in self.processes if p.job is None and p.reusable), None)
         if process is None:
             process = HandlerProcess(self.config.memory_limit)
