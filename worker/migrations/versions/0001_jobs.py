@@ -46,18 +46,29 @@ def upgrade() -> None:
         sa.Column("claimed_by", sa.String(64)),
         sa.Column("claim_token", sa.String(64)),
         sa.Column("rev", sa.Integer, nullable=False, server_default="0"),
-        sa.CheckConstraint(f"status IN ({STATUS_VALUES})", name="ck_jobs_status_known"),
-        sa.CheckConstraint("progress >= 0 AND progress <= 100", name="ck_jobs_progress_range"),
-        sa.CheckConstraint("attempts >= 0 AND attempts <= max_attempts", name="ck_jobs_attempts_within_max"),
-        sa.CheckConstraint("max_attempts >= 1 AND attempt_budget >= 1", name="ck_jobs_max_attempts_positive"),
-        sa.CheckConstraint("started_at IS NULL OR started_at >= created_at", name="ck_jobs_started_after_created"),
+        # op.f(): these names are final; the metadata's naming convention must not prefix them again.
+        sa.CheckConstraint(f"status IN ({STATUS_VALUES})", name=op.f("ck_jobs_status_known")),
+        sa.CheckConstraint("progress >= 0 AND progress <= 100", name=op.f("ck_jobs_progress_range")),
+        sa.CheckConstraint("attempts >= 0 AND attempts <= max_attempts", name=op.f("ck_jobs_attempts_within_max")),
+        sa.CheckConstraint(
+            "max_attempts >= 1 AND attempt_budget >= 1", name=op.f("ck_jobs_max_attempts_positive")
+        ),
+        sa.CheckConstraint(
+            "started_at IS NULL OR started_at >= created_at", name=op.f("ck_jobs_started_after_created")
+        ),
         sa.CheckConstraint(
             "finished_at IS NULL OR (finished_at >= created_at AND (started_at IS NULL OR finished_at >= started_at))",
-            name="ck_jobs_finished_after_started",
+            name=op.f("ck_jobs_finished_after_started"),
         ),
-        sa.CheckConstraint("status <> 'running' OR claim_token IS NOT NULL", name="ck_jobs_running_is_claimed"),
-        sa.CheckConstraint("status <> 'pending' OR attempts < max_attempts", name="ck_jobs_pending_has_attempt_left"),
-        sa.CheckConstraint("status <> 'cancelled' OR cancelled_at IS NOT NULL", name="ck_jobs_cancelled_has_time"),
+        sa.CheckConstraint(
+            "status <> 'running' OR claim_token IS NOT NULL", name=op.f("ck_jobs_running_is_claimed")
+        ),
+        sa.CheckConstraint(
+            "status <> 'pending' OR attempts < max_attempts", name=op.f("ck_jobs_pending_has_attempt_left")
+        ),
+        sa.CheckConstraint(
+            "status <> 'cancelled' OR cancelled_at IS NOT NULL", name=op.f("ck_jobs_cancelled_has_time")
+        ),
         sqlite_autoincrement=True,
     )
     op.create_index("ix_jobs_claim", "jobs", ["status", "run_after", "id"])
