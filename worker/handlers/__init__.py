@@ -1,16 +1,24 @@
-"""The built-in handlers, by name."""
+"""The built-in handlers, by name (the order matters: the first whose sniffer matches a file wins)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from worker.handlers.checksum import checksum
+from worker.handlers.epub import epub
+from worker.handlers.image import image
+from worker.handlers.pdf import pdf
 from worker.handlers.sleep import sleep
+from worker.handlers.text import text
 
 if TYPE_CHECKING:
     from worker.registry import HandlerFunc
 
 BUILTINS: dict[str, HandlerFunc] = {
-    "sleep": sleep,
+    "epub": epub,
+    "pdf": pdf,
+    "image": image,
+    "text": text,
     "checksum": checksum,
+    "sleep": sleep,
 }

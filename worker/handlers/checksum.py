@@ -1,4 +1,4 @@
-"""The fallback handler for any regular file: size, SHA-256 and the detected type."""
+"""The fallback handler for any regular file: size, SHA-256 and the type its first bytes say."""
 
 from __future__ import annotations
 
@@ -6,22 +6,26 @@ import hashlib
 from typing import Any
 
 from worker.context import JobContext
+from worker.handlers.common import require_content
+from worker.handlers.sniff import detect_type
 from worker.registry import handler
 
 CHUNK = 1 << 20
+HEAD = 8192
 
 
-@handler(description="Size, SHA-256 and detected type of any file")
+@handler(timeout=600, description="Size, SHA-256 and detected type of any file")
 def checksum(ctx: JobContext) -> dict[str, Any]:
-    size = ctx.input_path.stat().st_size
+    size = require_content(ctx, "data")
     digest = hashlib.sha256()
     done = 0
     with ctx.input_path.open("rb") as f:
-        head = f.read(64)
+        head = f.read(HEAD)
         digest.update(head)
         done += len(head)
         while chunk := f.read(CHUNK):
             digest.update(chunk)
             done += len(chunk)
-            ctx.progress(100 * done / max(size, 1), f"{done >> 20} of {size >> 20} MiB")
-    return {"size": size, "sha256": digest.hexdigest(), "type": "application/octet-stream"}
+            ctx.progress(100 * done / size, f"{done >> 20} of {size >> 20} MiB")
+    ctx.progress(100, "hashed")
+    return {"size": done, "sha256": digest.hexdigest(), "type": detect_type(head)}
