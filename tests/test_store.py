@@ -8,7 +8,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import platformdirs
@@ -165,6 +165,27 @@ def test_sweep_orphans_removes_only_folders_of_jobs_that_are_gone(store: Store, 
     assert store.sweep_orphans() == []
 
 
+def test_sweep_removes_stale_staging_only(store: Store, inputs: list[Path]) -> None:
+    new_jobs, _ = prepare(store.data, inputs[:2], load_registry(include_plugins=False))
+    stale, fresh = (Path(nj.staged) for nj in new_jobs if nj.staged)
+    day_ago = store.clock() - 2 * 24 * 3600
+    for path in (stale, *stale.rglob("*")):
+        os.utime(path, (day_ago, day_ago), follow_symlinks=False)
+    store.sweep_orphans()
+    assert not stale.exists()
+    assert fresh.exists()  # an add may still be copying it
+
+
+def test_an_interrupted_prepare_leaves_no_staged_copies(store: Store, inputs: list[Path]) -> None:
+    def interrupt(done: int, _total: int) -> None:
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        prepare(store.data, inputs, load_registry(include_plugins=False), on_file=interrupt)
+    assert list(store.data.staging.iterdir()) == []
+
+
 # ---- reading ----------------------------------------------------------------------------------------------
 
 
@@ -259,7 +280,7 @@ REQUIRED = ("id", "status", "handler", "filename", "params", "progress", "messag
 
 
 def test_job_json_has_the_required_fields_in_utc(store: Store) -> None:
-    job_id, token = job_in(store, C)
+    job_id, _ = job_in(store, C)
     data = store.get(job_id).to_json()
     assert set(REQUIRED) <= set(data)
     assert isinstance(data["id"], int) and data["id"] == job_id

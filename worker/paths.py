@@ -91,3 +91,16 @@ class DataDir:
             log.info("job %s: %s could not be removed yet; sweep_orphans() will retry", job_id, folder)
             return False
         return True
+
+    def remove_stale_staging(self, untouched_since: float) -> list[str]:
+        """Remove staged uploads in which nothing changed after `untouched_since` (left by a crashed add)."""
+        removed = []
+        for staged in self.staging.iterdir() if self.staging.exists() else ():
+            try:
+                newest = max(p.lstat().st_mtime for p in (staged, *staged.rglob("*")))
+            except OSError:  # vanished while we looked: its add finished or was discarded
+                continue
+            if newest < untouched_since:
+                shutil.rmtree(staged, ignore_errors=True)
+                removed.append(staged.name)
+        return removed

@@ -35,6 +35,7 @@ PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 COMPLETED, FAILED, CANCELLED = JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value
 DEFAULT_MAX_ATTEMPTS = 3
 FORCE_FAIL_REASON = "force-failed by user"
+STALE_STAGING_S = 24 * 3600.0  # an upload still being copied touches its files far more often than this
 SORT_KEYS = ("id", "filename", "handler", "status", "progress", "attempts", "created_at", "duration")
 
 
@@ -546,7 +547,11 @@ class Store:
         return set(claims) - still
 
     def sweep_orphans(self) -> list[int]:
-        """Remove job folders whose job no longer exists (deleted while its worker died, say)."""
+        """Remove job folders whose job no longer exists (deleted while its worker died, say).
+
+        Also removes uploads a crashed `add` left in staging/, once nothing has touched them for a day.
+        """
+        self.data.remove_stale_staging(self.clock() - STALE_STAGING_S)
         if not self.data.jobs.exists():
             return []
         with self._read() as conn:
@@ -555,8 +560,8 @@ class Store:
             existing = set(conn.scalars(select(jobs.c.id)))
         removed = []
         for folder in self.data.jobs.iterdir():
-            if folder.name.isdigit() and int(folder.name) <= top and int(folder.name) not in existing:
-                self.data.remove_job_files(int(folder.name))
+            if (folder.name.isdigit() and int(folder.name) <= top and int(folder.name) not in existing
+                    and self.data.remove_job_files(int(folder.name))):
                 removed.append(int(folder.name))
         return sorted(removed)
 

@@ -162,20 +162,25 @@ def prepare(
     limit = max_upload_bytes() if limit is None else limit
     files, refused = expand(paths)
     new_jobs: list[NewJob] = []
-    for index, path in enumerate(files, 1):
-        try:
-            staged, name, size, head = stage_file(data, path, limit)
-        except Refused as why:
-            refused.append(Refusal(str(path), str(why)))
-            continue
-        except OSError as error:
-            refused.append(Refusal(str(path), f"cannot copy it: {error.strerror or error}"))
-            continue
-        chosen = handler or registry.choose(staged / "input" / name, head)
-        filename, raw = display_name(path.name)
-        new_jobs.append(NewJob(chosen, filename, raw, name, size, dict(params or {}), max_attempts, str(staged)))
-        if on_file is not None:
-            on_file(index, len(files))
+    try:
+        for index, path in enumerate(files, 1):
+            try:
+                staged, name, size, head = stage_file(data, path, limit)
+            except Refused as why:
+                refused.append(Refusal(str(path), str(why)))
+                continue
+            except OSError as error:
+                refused.append(Refusal(str(path), f"cannot copy it: {error.strerror or error}"))
+                continue
+            chosen = handler or registry.choose(staged / "input" / name, head)
+            filename, raw = display_name(path.name)
+            new_jobs.append(NewJob(chosen, filename, raw, name, size, dict(params or {}), max_attempts,
+                                   str(staged)))
+            if on_file is not None:
+                on_file(index, len(files))
+    except BaseException:  # Ctrl-C or a failing callback: the copies made so far will never be jobs
+        discard(new_jobs)
+        raise
     return new_jobs, refused
 
 
