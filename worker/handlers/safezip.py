@@ -165,10 +165,10 @@ class SafeZip:
         return start
 
     def _check_overlaps(self, infos: list[zipfile.ZipInfo], members: dict[str, Member]) -> None:
-        spans = sorted((info.header_offset, members[info.filename].data_start + info.compress_size, info.filename)
-                       for info in infos)
+        spans = sorted((info.header_offset, index, members[info.filename].data_start + info.compress_size,
+                        info.filename) for index, info in enumerate(infos))
         end, owner = 0, ""
-        for start, stop, name in spans:  # sorted by start: each must begin after every earlier one ended
+        for start, _, stop, name in spans:  # sorted by start: each must begin after every earlier one ended
             if start < end:
                 raise UnsafeFile(f"zip members {quoted(owner)} and {quoted(name)} overlap (a zip bomb?)")
             if stop > end:
