@@ -64,7 +64,7 @@ def test_migrations_build_exactly_the_metadata(store: Store) -> None:
         conn.rollback()
     declared = {c.name for c in jobs.constraints if isinstance(c, CheckConstraint)}
     assert reflected == declared
-    assert all(name.startswith("ck_jobs_") and not name.startswith("ck_jobs_ck_") for name in reflected)
+    assert all(str(name).startswith("ck_jobs_") and not str(name).startswith("ck_jobs_ck_") for name in reflected)
 
 
 def _bytes(path: Path) -> bytes:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 import pytest
@@ -500,7 +501,7 @@ def test_constraints_reject_bad_inserts(store: Store, change: dict[str, str]) ->
 
 def test_connections_use_wal_foreign_keys_and_a_busy_timeout(store: Store) -> None:
     with store.engine.connect() as conn:
-        pragma = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+        pragma: dict[str, Any] = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
                   for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")}
         conn.rollback()
     assert pragma["journal_mode"] == "wal"
