@@ -14,11 +14,13 @@ from typing import Any
 
 import platformdirs
 import pytest
+from sqlalchemy import select
 
 from tests.conftest import job_in, new_job
 from worker.jobs import NewJob
 from worker.paths import APP_NAME, ENV_DATA_DIR, resolve_data_dir
 from worker.registry import load_registry
+from worker.schema import jobs
 from worker.states import DockError, JobNotFound, JobStatus
 from worker.store import ChangeWatcher, Store
 from worker.uploads import prepare
@@ -508,3 +510,70 @@ def test_connections_use_wal_foreign_keys_and_a_busy_timeout(store: Store) -> No
     assert pragma["foreign_keys"] == 1
     assert pragma["busy_timeout"] > 0
     assert pragma["synchronous"] == 2  # FULL for what users do: an add or a cancel survives a power loss
+
+
+def test_worker_connections_choose_normal_sync(data_dir: Path) -> None:
+    with Store(data_dir, role="worker") as store, store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL: a lost finish re-runs the job
+        conn.rollback()
+
+
+def test_writes_take_the_write_lock_at_begin_and_reads_do_not(store: Store) -> None:
+    other = sqlite3.connect(store.data.database, timeout=0, isolation_level=None)
+    try:
+        # BEGIN IMMEDIATE: the lock is ours before the first statement.
+        with store._write(), pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        with store._read() as conn:
+            conn.execute(select(jobs.c.id)).all()
+            other.execute("BEGIN IMMEDIATE")  # a reader never holds up a writer
+            other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+def test_claims_and_the_list_walk_indexes(store: Store) -> None:
+    store.add([new_job(f"{i}") for i in range(50)])
+    raw = sqlite3.connect(store.data.database)
+    try:
+        def plan(sql: str) -> str:
+            return " | ".join(row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}"))
+
+        claim = plan("SELECT id FROM jobs WHERE status = 'pending' AND run_after <= 1e12"
+                     " ORDER BY run_after, id LIMIT 1")
+        assert "ix_jobs_claim" in claim and "TEMP B-TREE" not in claim
+        newest = plan("SELECT id, rev FROM jobs ORDER BY id DESC")
+        assert "TEMP B-TREE" not in newest
+        by_status = plan("SELECT id FROM jobs WHERE status = 'failed'")
+        assert "ix_jobs_claim" in by_status
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize("obstacle", ["file", "file-parent", "database-folder"])
+def test_an_unusable_data_folder_is_one_clear_error(tmp_path: Path, obstacle: str) -> None:
+    root = tmp_path / "data"
+    if obstacle == "file":
+        root.write_text("x")
+    elif obstacle == "file-parent":
+        (tmp_path / "blocker").write_text("x")
+        root = tmp_path / "blocker" / "data"
+    else:
+        (root / "dock.sqlite3").mkdir(parents=True)
+    with pytest.raises(DockError, match=f"^(cannot use {root} as the data folder|the database {root})"):
+        Store(root)
+
+
+def test_an_upload_over_the_limit_never_becomes_a_job(data_dir: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * 5000)
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"y")
+    env = {**os.environ, "DOCK_MAX_UPLOAD_BYTES": "1000"}
+    done = subprocess.run([sys.executable, "-m", "dock", "--data-dir", str(data_dir), "add", str(big), str(small)],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert (done.returncode, done.stdout) == (1, "1\n")
+    assert done.stderr == f"dock: {big}: refused: 5,000 bytes is over the upload limit of 1,000 bytes\n"
+    with Store(data_dir) as store:
+        assert [j.filename for j in store.list_jobs()] == ["small.bin"]
+        assert list(store.data.staging.iterdir()) == []

@@ -165,8 +165,11 @@ def _migrate(engine: Engine, path: Path) -> None:
 
 def open_engine(path: Path, role: Role = "user") -> Engine:
     """An engine on the store at `path`, created or upgraded to the current schema."""
-    _check_before_open(path)
-    _create_file(path)
+    try:
+        _check_before_open(path)
+        _create_file(path)
+    except OSError as error:  # a folder in its place, no permission to read it
+        raise DatabaseError(f"the database {path} cannot be used: {error.strerror or error}") from error
     engine = create_engine(
         f"sqlite+pysqlite:///{path}",
         connect_args={"timeout": busy_timeout(), "check_same_thread": False},

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import platformdirs
 
+from worker.states import DockError
+
 log = logging.getLogger(__name__)
 
 APP_NAME = "processing-dock"
@@ -63,9 +65,17 @@ class DataDir:
 
     def ensure(self) -> DataDir:
         """Create the folders, private to this user."""
-        for folder in (self.root, self.jobs, self.staging):
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.root.chmod(0o700)
+        if self.root.exists() and not self.root.is_dir():
+            raise DockError(f"cannot use {self.root} as the data folder: it is a file, not a folder")
+        try:
+            for folder in (self.root, self.jobs, self.staging):
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.root.chmod(0o700)
+        except OSError as error:  # a file in the way, a read-only disk: say so in one line
+            raise DockError(
+                f"cannot use {self.root} as the data folder: {error.strerror or error}"
+                + (f" ({error.filename})" if error.filename and str(error.filename) != str(self.root) else "")
+            ) from error
         return self
 
     def remove_job_files(self, job_id: int) -> bool:
