@@ -203,3 +203,38 @@ def png_bytes(width: int, height: int, mode: str = "RGBA") -> bytes:
 def make_file(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def slow_pdf_bytes(operators_per_page: int = 50_000, pages: int = 200) -> bytes:
+    """A tiny PDF that takes pypdf minutes: every page shares one content stream of many text operators.
+
+    Each page is within pypdf's parsing budget, so nothing refuses it: a stand-in for a parser that loops,
+    which only the per-job time limit can end (the handler cannot check for cancellation inside pypdf).
+    """
+    ops = b"BT /F1 12 Tf 72 720 Td " + b"(ab) Tj 1 0 Td " * operators_per_page + b"ET"
+    stream = zlib.compress(ops, 9)
+    kids = b" ".join(b"%d 0 R" % (5 + i) for i in range(pages))
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages),
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+               b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(stream), stream)]
+    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+                b"/Contents 4 0 R >>"] * pages
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def blank_png_bytes(width: int, height: int) -> bytes:
+    """A black RGBA PNG written row by row: a few hundred KiB on disk that decode to width*height*4 bytes."""
+    compressor = zlib.compressobj(9)
+    row = bytes(1 + 4 * width)  # filter byte 0, then the pixels
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))

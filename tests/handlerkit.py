@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,12 +73,21 @@ def run(job: Job, handler: str, params: dict[str, str] | None = None) -> dict[st
     return result
 
 
-def snapshot(root: Path, skip: Path) -> dict[str, tuple[int, int, int]]:
-    """Every path under root but `skip`, with its type, size and modification time (and nothing it links to)."""
+def snapshot(root: Path, skip: Path | Collection[Path] = ()) -> dict[str, tuple[int, int, int]]:
+    """Every path under root but those in `skip` (and below them): its type, and a file's size and mtime.
+
+    Links are described, never followed; a folder's changes show as entries that appear or go.
+    """
+    skipped = {skip} if isinstance(skip, Path) else set(skip)
     found: dict[str, tuple[int, int, int]] = {}
     for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if Path(folder, d) != skip]
+        dirs[:] = [d for d in dirs if Path(folder, d) not in skipped]
         for name in [*dirs, *files]:
+            if Path(folder, name) in skipped:
+                continue
             info = os.lstat(Path(folder, name))
-            found[os.path.relpath(Path(folder, name), root)] = (info.st_mode, info.st_size, info.st_mtime_ns)
+            if stat.S_ISDIR(info.st_mode):  # a folder's own times change with any entry (SQLite's journal)
+                found[os.path.relpath(Path(folder, name), root)] = (info.st_mode, 0, 0)
+            else:
+                found[os.path.relpath(Path(folder, name), root)] = (info.st_mode, info.st_size, info.st_mtime_ns)
     return found
