@@ -1,0 +1,72 @@
+"""How times, durations, sizes and attempts read in the window (pure functions, so they are easy to test)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from worker.states import JobStatus
+
+STATUS_LABELS: dict[JobStatus, str] = {
+    JobStatus.PENDING: "Pending",
+    JobStatus.RUNNING: "Running",
+    JobStatus.COMPLETED: "Completed",
+    JobStatus.FAILED: "Failed",
+    JobStatus.CANCELLED: "Cancelled",
+}
+
+
+def duration(seconds: float) -> str:
+    """'850 ms', '42 s', '3 m 05 s', '2 h 04 m': short, and precise where precision matters."""
+    seconds = max(0.0, seconds)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} m {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} m"
+
+
+def job_duration(started_at: float | None, finished_at: float | None, now: float | None = None) -> str:
+    """How long the job ran (or has been running); empty if it never started."""
+    if started_at is None:
+        return ""
+    end = finished_at if finished_at is not None else (time.time() if now is None else now)
+    return duration(end - started_at)
+
+
+def when(ts: float | None, now: float | None = None) -> str:
+    """A local time: just the clock for today, the date too for older ones."""
+    if ts is None:
+        return ""
+    moment = datetime.fromtimestamp(ts)
+    today = datetime.fromtimestamp(time.time() if now is None else now).date()
+    return moment.strftime("%H:%M:%S") if moment.date() == today else moment.strftime("%Y-%m-%d %H:%M")
+
+
+def when_full(ts: float | None) -> str:
+    return "" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def attempts(status: JobStatus, tried: int, allowed: int, run_after: float, now: float | None = None) -> str:
+    """'2 of 3', or 'retrying in 8 s' while a failed attempt waits out its backoff."""
+    now = time.time() if now is None else now
+    if status is JobStatus.PENDING and tried > 0 and run_after > now:
+        return f"retrying in {max(1, round(run_after - now))} s"
+    return f"{tried} of {allowed}"
+
+
+def size(nbytes: int) -> str:
+    value = float(nbytes)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:,.0f} {unit}" if unit == "bytes" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} GB"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"

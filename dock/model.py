@@ -1,0 +1,357 @@
+"""The job list's table model: a list of ids plus a dict of frozen rows, refreshed by difference."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from itertools import pairwise
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QColor
+
+from dock import formatting
+from dock.resources import icon
+from worker.jobs import Job
+from worker.states import JobStatus
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class Role(IntEnum):
+    """What the delegates read: they never touch the database."""
+
+    JOB_ID = Qt.ItemDataRole.UserRole + 1
+    STATUS = Qt.ItemDataRole.UserRole + 2
+    PROGRESS = Qt.ItemDataRole.UserRole + 3
+    MESSAGE = Qt.ItemDataRole.UserRole + 4
+    BUSY = Qt.ItemDataRole.UserRole + 5  # the label of an action in flight ("Deleting…"), else None
+    ROW = Qt.ItemDataRole.UserRole + 6
+
+
+class Column(IntEnum):
+    ID = 0
+    FILE = 1
+    HANDLER = 2
+    STATUS = 3
+    PROGRESS = 4
+    ATTEMPTS = 5
+    CREATED = 6
+    DURATION = 7
+    ACTIONS = 8
+
+
+HEADERS = {Column.ID: "#", Column.FILE: "File", Column.HANDLER: "Handler", Column.STATUS: "Status",
+           Column.PROGRESS: "Progress", Column.ATTEMPTS: "Attempts", Column.CREATED: "Created",
+           Column.DURATION: "Duration", Column.ACTIONS: ""}
+# The store sorts (a proxy takes seconds on 100,000 rows); the actions column cannot be sorted.
+SORT_KEYS: dict[Column, str] = {Column.ID: "id", Column.FILE: "filename", Column.HANDLER: "handler",
+                                Column.STATUS: "status", Column.PROGRESS: "progress",
+                                Column.ATTEMPTS: "attempts", Column.CREATED: "created_at",
+                                Column.DURATION: "duration"}
+STATUS_COLORS = {JobStatus.PENDING: "#6b7280", JobStatus.RUNNING: "#1d4ed8", JobStatus.COMPLETED: "#15803d",
+                 JobStatus.FAILED: "#b91c1c", JobStatus.CANCELLED: "#6b7280"}
+RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """What one line of the list shows: light, immutable, safe to hand between threads."""
+
+    id: int
+    filename: str
+    handler: str
+    status: JobStatus
+    progress: int
+    message: str
+    attempts: int
+    max_attempts: int
+    run_after: float
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    error: str | None  # the first line only: the details pane fetches the rest
+    rev: int
+
+    @classmethod
+    def of(cls, job: Job) -> Row:
+        error = job.error.strip().splitlines()[0][:300] if job.error and job.error.strip() else job.error
+        return cls(job.id, job.filename, job.handler, job.status, job.progress, job.message, job.attempts,
+                   job.max_attempts, job.run_after, job.created_at, job.started_at, job.finished_at,
+                   error, job.rev)
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    """How to turn the old id list into the new one with few, contiguous row operations.
+
+    removed: (first, last) ranges of the old list, bottom-up so earlier ranges keep their numbers.
+    inserted: (position, ids) runs of the new list, top-down.
+    changed: positions in the new list of rows that stayed but whose data changed.
+    gone: ids no longer in the list at all.
+    """
+
+    removed: tuple[tuple[int, int], ...] = ()
+    inserted: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    changed: tuple[int, ...] = ()
+    gone: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChange:
+    """One refresh, computed off the GUI thread. `reset` (a new filter or sort) replaces everything."""
+
+    seq: int
+    reset: bool = False
+    ids: list[int] = field(default_factory=list)  # the whole list, for a reset
+    rows: dict[int, Row] = field(default_factory=dict)  # new or changed rows (every row, for a reset)
+    diff: Diff = field(default_factory=Diff)
+
+
+def _longest_increasing(values: Sequence[int]) -> set[int]:
+    """The values of one longest strictly increasing subsequence (patience sorting, O(n log n))."""
+    if all(a < b for a, b in pairwise(values)):
+        return set(values)
+    tails: list[int] = []
+    tail_values: list[int] = []
+    previous = [-1] * len(values)
+    for i, value in enumerate(values):
+        k = bisect_left(tail_values, value)
+        if k:
+            previous[i] = tails[k - 1]
+        if k == len(tails):
+            tails.append(i)
+            tail_values.append(value)
+        else:
+            tails[k], tail_values[k] = i, value
+    chosen: set[int] = set()
+    i = tails[-1] if tails else -1
+    while i >= 0:
+        chosen.add(values[i])
+        i = previous[i]
+    return chosen
+
+
+def _runs(flags: Iterable[bool]) -> list[tuple[int, int]]:
+    """(first, last) of each run of True."""
+    runs: list[tuple[int, int]] = []
+    start = -1
+    i = -1
+    for i, flag in enumerate(flags):
+        if flag and start < 0:
+            start = i
+        elif not flag and start >= 0:
+            runs.append((start, i - 1))
+            start = -1
+    if start >= 0:
+        runs.append((start, i))
+    return runs
+
+
+def plan_diff(old: Sequence[int], new: Sequence[int], changed_ids: Collection[int]) -> Diff:
+    """The row operations from `old` to `new`: rows that keep their relative order stay (and keep their
+    selection); the fewest others are removed and inserted again. Pure, so it can run on any thread."""
+    new_pos = {job_id: i for i, job_id in enumerate(new)}
+    if list(old) == list(new):
+        return Diff(changed=tuple(sorted(new_pos[j] for j in changed_ids if j in new_pos)))
+    staying = _longest_increasing([new_pos[j] for j in old if j in new_pos])
+    leaving = [new_pos.get(j) is None or new_pos[j] not in staying for j in old]
+    removed = tuple(reversed(_runs(leaving)))
+    inserted = tuple((first, tuple(new[first:last + 1])) for first, last in _runs(i not in staying
+                                                                                   for i in range(len(new))))
+    changed = tuple(sorted(new_pos[j] for j in changed_ids if new_pos.get(j) in staying))
+    return Diff(removed, inserted, changed, frozenset(j for j in old if j not in new_pos))
+
+
+@dataclass(slots=True)
+class _Busy:
+    label: str
+    settle_seq: int | None = None  # a refresh with this sequence number or later shows the outcome
+
+
+class JobModel(QAbstractTableModel):
+    """The jobs the current query shows, in its order.
+
+    Signals:
+        sort_requested(str key, bool descending): the view asked to sort; the poller re-queries.
+    """
+
+    sort_requested = Signal(str, bool)
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._ids: list[int] = []
+        self._rows: dict[int, Row] = {}
+        self._busy: dict[int, _Busy] = {}
+
+    # ---- reading ------------------------------------------------------------------------------------------
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._ids)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(Column)
+
+    def row_at(self, position: int) -> Row:
+        return self._rows[self._ids[position]]
+
+    def ids(self) -> list[int]:
+        return list(self._ids)
+
+    def positions(self, job_ids: Iterable[int]) -> dict[int, int]:
+        """Where each of `job_ids` is shown (ids not shown are left out); one pass over the list."""
+        wanted = set(job_ids)
+        if len(wanted) <= 4:
+            return {j: self._ids.index(j) for j in wanted if j in self._rows}
+        return {j: i for i, j in enumerate(self._ids) if j in wanted}
+
+    def busy_count(self) -> int:
+        return len(self._busy)
+
+    def busy_label(self, job_id: int) -> str | None:
+        busy = self._busy.get(job_id)
+        return busy.label if busy else None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._ids):
+            return None
+        row = self._rows[self._ids[index.row()]]
+        column = Column(index.column())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, column)
+        if role == Role.JOB_ID:
+            return row.id
+        if role == Role.STATUS:
+            return row.status
+        if role == Role.PROGRESS:
+            return row.progress
+        if role == Role.MESSAGE:
+            return row.message
+        if role == Role.BUSY:
+            return self.busy_label(row.id)
+        if role == Role.ROW:
+            return row
+        return self._decoration(row, column, role)
+
+    def _display(self, row: Row, column: Column) -> str:
+        match column:
+            case Column.ID:
+                return str(row.id)
+            case Column.FILE:
+                return row.filename
+            case Column.HANDLER:
+                return row.handler
+            case Column.STATUS:
+                return self.busy_label(row.id) or formatting.STATUS_LABELS[row.status]
+            case Column.PROGRESS:
+                return f"{row.progress}%"
+            case Column.ATTEMPTS:
+                return formatting.attempts(row.status, row.attempts, row.max_attempts, row.run_after)
+            case Column.CREATED:
+                return formatting.when(row.created_at)
+            case Column.DURATION:
+                return formatting.job_duration(row.started_at, row.finished_at)
+        return ""
+
+    def _decoration(self, row: Row, column: Column, role: int) -> Any:
+        if role == Qt.ItemDataRole.DecorationRole and column is Column.STATUS:
+            return icon(f"status-{row.status.value}")
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(RIGHT) if column in (Column.ID, Column.DURATION) else int(LEFT)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if row.id in self._busy:
+                return QColor("#9ca3af")
+            if column is Column.STATUS:
+                return QColor(STATUS_COLORS[row.status])
+            if column in (Column.ID, Column.CREATED, Column.DURATION, Column.ATTEMPTS, Column.HANDLER):
+                return QColor("#4b5563")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column is Column.FILE:
+                return row.filename
+            if column in (Column.STATUS, Column.PROGRESS):
+                return row.error if row.status is JobStatus.FAILED else (row.message or None)
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(Column):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[Column(section)]
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(LEFT)  # right-aligned titles collide with the sort arrow
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        key = SORT_KEYS.get(Column(column)) if 0 <= column < len(Column) else None
+        if key is not None:
+            self.sort_requested.emit(key, order == Qt.SortOrder.DescendingOrder)
+
+    # ---- refreshing ---------------------------------------------------------------------------------------
+
+    def apply(self, change: ModelChange) -> None:
+        """Apply one refresh: row operations for a diff, a reset only for a new query."""
+        if change.reset:
+            self.beginResetModel()
+            self._ids = list(change.ids)
+            self._rows = dict(change.rows)
+            self.endResetModel()
+        else:
+            self._apply_diff(change)
+        self._settle_busy(change.seq)
+
+    def _apply_diff(self, change: ModelChange) -> None:
+        diff, root = change.diff, QModelIndex()
+        for first, last in diff.removed:
+            self.beginRemoveRows(root, first, last)
+            del self._ids[first:last + 1]
+            self.endRemoveRows()
+        for job_id in diff.gone:
+            self._rows.pop(job_id, None)
+        self._rows.update(change.rows)  # before the inserts: the view reads the new rows at once
+        for position, ids in diff.inserted:
+            self.beginInsertRows(root, position, position + len(ids) - 1)
+            self._ids[position:position] = ids
+            self.endInsertRows()
+        last = len(Column) - 1
+        for position in diff.changed:
+            self.dataChanged.emit(self.index(position, 0), self.index(position, last))
+
+    # ---- actions in flight --------------------------------------------------------------------------------
+
+    def mark_busy(self, job_ids: Iterable[int], label: str) -> None:
+        """Show at once that an action is on its way ("Deleting…"), until the store confirms it."""
+        ids = [j for j in job_ids if j in self._rows]
+        for job_id in ids:
+            self._busy[job_id] = _Busy(label)
+        self._emit_rows(ids)
+
+    def settle_busy_after(self, job_ids: Iterable[int], seq: int) -> None:
+        """The action is committed: the refresh numbered `seq` (or later) will show its outcome."""
+        for job_id in job_ids:
+            if job_id in self._busy:
+                self._busy[job_id].settle_seq = seq
+
+    def clear_busy(self, job_ids: Iterable[int]) -> None:
+        """The action was refused or failed: show the row as it is."""
+        ids = [j for j in job_ids if self._busy.pop(j, None) is not None]
+        self._emit_rows(j for j in ids if j in self._rows)
+
+    def _settle_busy(self, seq: int) -> None:
+        done = [j for j, busy in self._busy.items()
+                if j not in self._rows or (busy.settle_seq is not None and seq >= busy.settle_seq)]
+        if done:
+            self.clear_busy(done)
+
+    def _emit_rows(self, job_ids: Iterable[int]) -> None:
+        last = len(Column) - 1
+        for position in sorted(self.positions(job_ids).values()):
+            self.dataChanged.emit(self.index(position, 0), self.index(position, last))
