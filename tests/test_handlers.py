@@ -79,6 +79,15 @@ def test_pdf_gives_metadata_page_count_and_text_per_page(tmp_path: Path) -> None
     assert [m for _, m in job.progress if m.startswith("page")] == ["page 1 of 3", "page 2 of 3", "page 3 of 3"]
 
 
+def test_pdf_page_that_cannot_be_read_is_skipped_and_counted(tmp_path: Path) -> None:
+    data = docmaker.pdf_bytes(["broken page", "good page"]).replace(
+        b"<< /Length", b"<< /Filter /NoSuchDecode /Length", 1)
+    job = make_job(tmp_path, "half.pdf", data)
+    result = run(job, "pdf")
+    assert (result["pages"], result["failed_pages"], result["pages_without_text"]) == (2, [1], 1)
+    assert (job.out / "text.txt").read_text(encoding="utf-8") == "\fgood page\f"
+
+
 def test_pdf_encrypted_needs_its_password(tmp_path: Path) -> None:
     from pypdf import PdfReader, PdfWriter
 

@@ -222,6 +222,9 @@ def test_entities_in_a_chapter_are_never_expanded(tmp_path: Path) -> None:
      "not a readable PDF (truncated or damaged?): PdfStreamError: Stream has ended unexpectedly"),
     ("garbage.pdf", b"%PDF-1.7\n" + bytes(range(256)) * 16, "pdf",
      "not a readable PDF (truncated or damaged?): PdfStreamError: Stream has ended unexpectedly"),
+    ("unreadable-pages.pdf", docmaker.pdf_bytes(["x"]).replace(b"<< /Length", b"<< /Filter /NoSuchDecode /Length"),
+     "pdf", "no page of the PDF could be read (1 pages, all failed; page 1: NotImplementedError: Unsupported "
+     "filter /NoSuchDecode)"),
     ("truncated.jpg", docmaker.jpeg_bytes(600, 400)[:1500], "image",
      "the image is damaged or truncated: image file is truncated"),
     ("truncated.png", docmaker.png_bytes(300, 300, "RGB")[:-60], "image",

@@ -29,7 +29,7 @@ def pdf(ctx: JobContext) -> dict[str, Any]:
     pages = _page_count(reader)
     stats = TextStats()
     empty_pages = 0
-    failed_pages: list[int] = []
+    failed_pages: list[tuple[int, str]] = []
     with output_file(ctx, "text.txt") as out:
         for number in range(1, pages + 1):
             ctx.progress(100 * (number - 1) / pages, f"page {number} of {pages}")
@@ -37,11 +37,12 @@ def pdf(ctx: JobContext) -> dict[str, Any]:
             empty_pages += not text.strip()
             out.write(text + PAGE_SEPARATOR)
             stats.feed(text + PAGE_SEPARATOR)
-    if failed_pages and len(failed_pages) == pages:
-        raise BadFile(f"no page of the PDF could be read ({pages} pages, all failed; see the job's log)")
+        if len(failed_pages) == pages:  # inside the with: the empty text.txt is not kept
+            raise BadFile(f"no page of the PDF could be read ({pages} pages, all failed; page 1: "
+                          f"{failed_pages[0][1]})")
     ctx.progress(100, f"{pages} pages")
     return {**metadata, "pages": pages, "words": stats.words, "characters": stats.characters,
-            "pages_without_text": empty_pages, "failed_pages": failed_pages[:50],
+            "pages_without_text": empty_pages, "failed_pages": [number for number, _ in failed_pages[:50]],
             "encrypted": reader.is_encrypted, "version": reader.pdf_header.lstrip("%")[:16]}
 
 
@@ -85,12 +86,13 @@ def _metadata(reader: PdfReader, ctx: JobContext) -> dict[str, str]:
     return found
 
 
-def _page_text(reader: PdfReader, number: int, ctx: JobContext, failed: list[int]) -> str:
+def _page_text(reader: PdfReader, number: int, ctx: JobContext, failed: list[tuple[int, str]]) -> str:
     try:
         return reader.pages[number - 1].extract_text() or ""
     except (MemoryError, JobCancelled):
         raise
     except Exception as error:  # one damaged page should not lose the others: logged, counted, skipped
-        ctx.log.warning("page %d: text not extracted: %s: %s", number, type(error).__name__, error)
-        failed.append(number)
+        why = f"{type(error).__name__}: {error}"
+        ctx.log.warning("page %d: text not extracted: %s", number, why)
+        failed.append((number, why))
         return ""
