@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import new_job
+from worker.db import SCHEMA_HEAD
 from worker.states import JobStatus, TransitionRefused
 from worker.store import Store
 
@@ -156,4 +157,26 @@ def test_claimers_never_claim_a_job_twice(data_dir: Path) -> None:
         for job_id in ids[::7]:
             runs = [e for e in store.history(job_id) if e.to_status == "running"]
             assert len(runs) == 1
+    _check_constraints(data_dir / "dock.sqlite3")
+
+
+def _opener(data_dir: str, name: str, start: Barrier) -> int:
+    start.wait()
+    with Store(data_dir) as store:  # all at once, on a folder that does not exist yet
+        (job_id,) = store.add([new_job(name)])
+    return job_id
+
+
+def test_processes_creating_one_new_store_at_once(data_dir: Path) -> None:
+    names = [f"opener-{i}" for i in range(6)]
+    start = SPAWN.Barrier(len(names))
+    ids = _run_all([(_opener, (str(data_dir), name, start)) for name in names])
+    assert sorted(ids) == list(range(1, len(names) + 1))
+    with Store(data_dir) as store:
+        assert sorted(j.filename for j in store.list_jobs()) == names
+    raw = sqlite3.connect(data_dir / "dock.sqlite3")
+    try:
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [(SCHEMA_HEAD,)]
+    finally:
+        raw.close()
     _check_constraints(data_dir / "dock.sqlite3")
