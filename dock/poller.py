@@ -107,6 +107,9 @@ class Poller(QObject):
     polled = Signal(object)
     failed = Signal(str)
 
+    polls = 0
+    """How many polls have come back (tests wait for the first)."""
+
     def __init__(self, store: Store, interval_ms: int = POLL_INTERVAL_MS, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._background = Background("dock-poll", self)
@@ -132,6 +135,13 @@ class Poller(QObject):
         self._timer.stop()
         self._background.stop()
         self._source.close()
+
+    def pause(self) -> None:
+        """Stop polling on the clock (poll_now() still polls): for tests and benchmarks."""
+        self._timer.stop()
+
+    def resume(self) -> None:
+        self._timer.start()
 
     def set_query(self, query: Query) -> None:
         if query != self._query:
@@ -163,6 +173,7 @@ class Poller(QObject):
 
     def _on_polled(self, result: PollResult | None, error: BaseException | None) -> None:
         self._running = False
+        self.polls += 1
         if error is not None:
             self.failed.emit(str(error))
         elif result is not None:
