@@ -177,12 +177,54 @@ def test_png_thumbnail_fits_256_px_keeps_alpha_and_never_enlarges(
         assert (thumb.mode, thumb.size) == ("RGBA", thumbnail)
 
 
+@pytest.mark.parametrize(("kind", "mode"), [("GIF", "P"), ("WEBP", "RGB"), ("BMP", "RGB"), ("TIFF", "CMYK")])
+def test_other_image_formats_get_a_png_thumbnail(tmp_path: Path, kind: str, mode: str) -> None:
+    picture = Image.new(mode, (512, 300))
+    path = tmp_path / f"picture.{kind.lower()}"
+    picture.save(path, kind)
+    job = make_job(tmp_path, path.name, path.read_bytes())
+    result = run(job, "image")
+    assert (result["format"], result["mode"]) == (kind, mode)
+    assert result["thumbnail"] == {"file": "thumbnail.png", "width": 256, "height": 150}
+    assert load_registry(include_plugins=False).choose(job.input) == "image"
+
+
 def test_checksum_reports_size_sha256_and_detected_type(tmp_path: Path) -> None:
     data = b"\x7fELF" + bytes(range(256)) * 8192  # 2 MiB and a bit: several chunks
     job = make_job(tmp_path, "program", data)
     assert run(job, "checksum") == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                                     "type": "application/x-elf"}
     assert job.outputs() == []
+
+
+@pytest.mark.parametrize(("head", "kind"), [
+    (b"", "application/x-empty"),
+    (b"\x1f\x8b\x08\x00rest", "application/gzip"),
+    (b"SQLite format 3\x00" + bytes(84), "application/vnd.sqlite3"),
+    (b"\x00\x00\x00\x18ftypisom" + bytes(16), "video/mp4"),
+    (b"\x00\x00\x00\x1cftypavif" + bytes(16), "image/avif"),
+    (b"RIFF\x24\x00\x00\x00WAVEfmt ", "audio/wav"),
+    (bytes(257) + b"ustar\x0000", "application/x-tar"),
+    (b"MZ\x90\x00\x03\x00\x00\x00", "application/vnd.microsoft.portable-executable"),
+    (b"MZ is how this text starts", "text/plain"),
+    (b"BMW drivers, a text file", "text/plain"),
+    (b"junk first\n%PDF-1.4\n", "application/pdf"),
+    (b'  {"a": 1}', "application/json"),
+    (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>', "image/svg+xml"),
+    (b"<!-- c --><html><body>hi</body></html>", "text/html"),
+    (bytes(range(256)), "application/octet-stream"),
+])
+def test_detected_type_comes_from_the_first_bytes(head: bytes, kind: str) -> None:
+    from worker.handlers.sniff import detect_type
+
+    assert detect_type(head) == kind
+
+
+def test_detected_type_of_zips_tells_an_epub_from_a_plain_zip() -> None:
+    from worker.handlers.sniff import detect_type
+
+    assert detect_type(docmaker.epub_bytes(CHAPTERS[:1])[:8192]) == "application/epub+zip"
+    assert detect_type(docmaker.raw_zip([], epub_first=False)) == "application/zip"
 
 
 @pytest.mark.parametrize("name", ["spaces and ünïcödé ✓.txt", "quotes 'single' \"double\" $(rm -rf).txt",

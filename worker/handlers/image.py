@@ -53,8 +53,10 @@ def image(ctx: JobContext) -> dict[str, Any]:
 def _open(ctx: JobContext) -> PILImage.Image:
     from PIL import Image, UnidentifiedImageError
 
+    Image.init()
+    available = [name for name in FORMATS if name in Image.OPEN]  # a Pillow built without WebP lacks it
     try:
-        return Image.open(ctx.input_path, formats=FORMATS)
+        return Image.open(ctx.input_path, formats=available)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise UnsafeFile(f"refused as a decompression bomb: {error}") from error
     except UnidentifiedImageError as error:
