@@ -205,6 +205,14 @@ def test_entities_in_a_chapter_are_never_expanded(tmp_path: Path) -> None:
     assert "before &xxe; &lol1; after" in text  # html.parser leaves unknown entities as they are
 
 
+def needs_zip_version(version: int) -> bytes:
+    """An EPUB whose first directory entry says it needs a zip version that zipfile cannot read."""
+    data = bytearray(epub_with(RawMember("META-INF/container.xml", docmaker.CONTAINER)))
+    entry = data.index(b"PK\x01\x02")
+    data[entry + 6: entry + 8] = version.to_bytes(2, "little")
+    return bytes(data)
+
+
 # --- not what it says it is ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "data", "handler", "message"), [
@@ -218,6 +226,7 @@ def test_entities_in_a_chapter_are_never_expanded(tmp_path: Path) -> None:
      "not an EPUB: its mimetype member says b'application/zip'"),
     ("bad-crc.epub", epub_with(RawMember("META-INF/container.xml", docmaker.CONTAINER, crc=1234)), "epub",
      "zip member 'META-INF/container.xml' fails its CRC check (corrupt)"),
+    ("future.epub", needs_zip_version(75), "epub", "not a readable zip archive: zip file version 7.5"),
     ("truncated.pdf", docmaker.pdf_bytes(["one", "two"])[:300], "pdf",
      "not a readable PDF (truncated or damaged?): PdfStreamError: Stream has ended unexpectedly"),
     ("garbage.pdf", b"%PDF-1.7\n" + bytes(range(256)) * 16, "pdf",

@@ -61,7 +61,8 @@ class SafeZip:
             self._check_end_record()
             try:
                 infos = zipfile.ZipFile(self._file).infolist()
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as error:
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, ValueError, struct.error,
+                    EOFError, OSError) as error:  # every way zipfile says "a damaged directory"
                 raise BadFile(f"not a readable zip archive: {error}") from error
             self.members = self._validate(infos)
         except BaseException:
