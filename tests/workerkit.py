@@ -155,11 +155,11 @@ class WorkerProcess:
         return [e for e in self.events() if e.get("event") == event and all(e.get(k) == v for k, v in fields.items())]
 
     def wait_for_event(self, event: str, timeout: float = 20.0, **fields: Any) -> dict[str, Any]:
-        def seen() -> dict[str, Any] | None:
+        def seen() -> dict[str, Any]:
             if self.proc.poll() is not None and not self.find(event, **fields):
                 raise AssertionError(f"worker exited ({self.proc.returncode}) before {event!r}: {self.events()}")
             found = self.find(event, **fields)
-            return found[0] if found else None
+            return found[0] if found else {}
 
         return wait_until(seen, timeout, f"worker log event {event!r} {fields}")
 

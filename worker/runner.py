@@ -105,13 +105,12 @@ class Worker:
         if self.stopping is not None:
             return
         self.stopping = reason
-        self.log.info("stopping", reason=reason, running=[p.job.claim.job_id for p in self._busy()])
+        self.log.info("stopping", reason=reason, running=[job.claim.job_id for _p, job in self._busy()])
         deadline = time.monotonic() + self.config.grace
-        for process in self._busy():
-            assert process.job is not None
-            if process.job.stop_reason is None:
-                process.job.stop_reason = "shutdown"
-                process.job.kill_at = deadline
+        for process, job in self._busy():
+            if job.stop_reason is None:
+                job.stop_reason = "shutdown"
+                job.kill_at = deadline
                 process.cancel()
 
     def _finished(self) -> bool:
@@ -126,18 +125,22 @@ class Worker:
 
     # ---- the loop -----------------------------------------------------------------------------------------
 
-    def _busy(self) -> list[HandlerProcess]:
-        return [p for p in self.processes if p.job is not None]
+    def _busy(self) -> list[tuple[HandlerProcess, Running]]:
+        """The processes running a job, each with its job."""
+        return [(p, p.job) for p in self.processes if p.job is not None]
 
     def _wait(self) -> None:
         now = time.monotonic()
         deadlines = [self.next_poll, self.next_heartbeat]
         if self.stopping is None and len(self._busy()) < self.config.concurrency:
             deadlines.append(self.next_claim)
-        deadlines += [p.job.kill_at for p in self._busy() if p.job and p.job.kill_at is not None]
-        deadlines += [p.job.started + p.job.timeout for p in self._busy() if p.job and p.job.timeout]
-        deadlines += [p.job.last_progress_write + PROGRESS_WRITE_INTERVAL_S
-                      for p in self._busy() if p.job and p.job.pending_progress]
+        for _process, job in self._busy():
+            if job.kill_at is not None:
+                deadlines.append(job.kill_at)
+            if job.timeout:
+                deadlines.append(job.started + job.timeout)
+            if job.pending_progress:
+                deadlines.append(job.last_progress_write + PROGRESS_WRITE_INTERVAL_S)
         timeout = max(0.0, min(deadlines) - now)
         fds = [self._wake_read] + [p.events_fd for p in self.processes if p.events_fd >= 0]
         readable, _, _ = select.select(fds, [], [], timeout)
@@ -186,26 +189,21 @@ class Worker:
         """Once a second: one query for all running jobs; stop those cancelled, deleted or failed."""
         if self.config.parent_pid is not None and os.getppid() != self.config.parent_pid:
             self._begin_stop("parent gone")
-        watched = {p.job.claim.job_id: p.job.claim.token for p in self._busy()
-                   if p.job is not None and p.job.stop_reason is None}
+        watched = {job.claim.job_id: job.claim.token for _p, job in self._busy() if job.stop_reason is None}
         lost = self.store.lost_claims(watched)
-        for process in self._busy():
-            assert process.job is not None
-            if process.job.claim.job_id in lost:
-                self._ask_to_stop(process, "lost", now)
+        for process, job in self._busy():
+            if job.claim.job_id in lost:
+                self._ask_to_stop(process, job, "lost", now)
 
-    def _ask_to_stop(self, process: HandlerProcess, reason: str, now: float) -> None:
-        assert process.job is not None
-        process.job.stop_reason = reason
-        process.job.kill_at = now + self.config.grace
+    def _ask_to_stop(self, process: HandlerProcess, job: Running, reason: str, now: float) -> None:
+        job.stop_reason = reason
+        job.kill_at = now + self.config.grace
         process.cancel()
-        self.log.info("stopping handler: job cancelled, deleted or failed elsewhere", job=process.job.claim.job_id,
+        self.log.info("stopping handler: job cancelled, deleted or failed elsewhere", job=job.claim.job_id,
                       pid=process.pid)
 
     def _enforce_deadlines(self, now: float) -> None:
-        for process in self._busy():
-            job = process.job
-            assert job is not None
+        for process, job in self._busy():
             if job.timeout and job.killed_for is None and now - job.started >= job.timeout:
                 job.killed_for = (f"timed out after {job.timeout:g} s (the handler's time limit; "
                                   "the job's `timeout` param changes it)")
@@ -327,9 +325,9 @@ class Worker:
         self.log.info("handler stopped", job=job_id)
 
     def _flush_progress(self, now: float) -> None:
-        for process in self._busy():
-            if process.job is not None and now - process.job.last_progress_write >= PROGRESS_WRITE_INTERVAL_S:
-                self._flush_one(process.job)
+        for _process, job in self._busy():
+            if now - job.last_progress_write >= PROGRESS_WRITE_INTERVAL_S:
+                self._flush_one(job)
 
     def _flush_one(self, job: Running) -> None:
         if job.pending_progress is None or job.stop_reason is not None:
