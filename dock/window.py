@@ -41,7 +41,7 @@ from dock.resources import icon
 from dock.status import WorkerStatus
 from dock.table import JobTable
 from dock.uploads import DropOverlay, Uploader, UploadResult, local_paths
-from dock.worker_process import WorkerProcess, WorkerState
+from dock.worker_process import Command, WorkerProcess, WorkerState, worker_command
 from worker import __version__
 from worker.store import Store
 from worker.uploads import Refusal
@@ -62,7 +62,7 @@ class MainWindow(QMainWindow):
     """
 
     def __init__(self, store: Store, settings: QSettings, poll_interval_ms: int = POLL_INTERVAL_MS,
-                 parent: QWidget | None = None) -> None:
+                 worker_command: Command = worker_command, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.store, self.settings = store, settings
         self._closing = self._shut_down = False
@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
         self.filters = FilterBar()
         self.notice = Notice()
         self.details = DetailsPane(store)
-        self.worker = WorkerProcess(store.data, self)
+        self.worker = WorkerProcess(store.data, self, worker_command)
         self.worker_status = WorkerStatus(self.worker)
         self.actions = JobActions(store, self.model, self.poller, self.table.selected_rows, self)
         self.uploads = Uploader(store, self)

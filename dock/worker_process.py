@@ -77,7 +77,8 @@ class WorkerProcess(QObject):
     state_changed = Signal(object)
     finished = Signal(object)
 
-    def __init__(self, data: DataDir, parent: QObject | None = None, command: Command = worker_command) -> None:
+    def __init__(self, data: DataDir, parent: QObject | None = None, command: Command = worker_command,
+                 kill_after_ms: int = KILL_AFTER_MS) -> None:
         super().__init__(parent)
         self._data = data
         self._command = command
@@ -90,7 +91,7 @@ class WorkerProcess(QObject):
         self.outcome: WorkerOutcome | None = None
         self._kill_timer = QTimer(self)
         self._kill_timer.setSingleShot(True)
-        self._kill_timer.setInterval(KILL_AFTER_MS)
+        self._kill_timer.setInterval(kill_after_ms)
         self._kill_timer.timeout.connect(self._on_kill_timer_timeout)
 
     @property

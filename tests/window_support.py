@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from dock.window import MainWindow
@@ -16,8 +17,9 @@ from worker.jobs import NewJob
 from worker.states import JobStatus
 from worker.store import Store
 
-# The offscreen platform plugin warns whenever a main window's layout changes; it means nothing here.
-OFFSCREEN_NOISE = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+# The offscreen platform plugin warns about what it cannot do (size hints, raising windows): noise here.
+OFFSCREEN_NOISE = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints",
+                                            r"This plugin does not support raise\(\)")
 FAKE_WORKER_PID = 4242  # a worker "started from a shell": its row is real, its process is not
 
 
@@ -78,21 +80,30 @@ def settings_at(path: Path) -> QSettings:
     return QSettings(str(path), QSettings.Format.IniFormat)
 
 
-def open_window(qtbot: QtBot, store: Store, settings_path: Path) -> MainWindow:
+def open_window(qtbot: QtBot, store: Store, settings_path: Path,
+                size: tuple[int, int] | None = (1280, 800)) -> MainWindow:
+    """A window on `store`; pytest-qt closes it after the test, before the store's fixture closes the store."""
     window = MainWindow(store, settings_at(settings_path), poll_interval_ms=POLL_MS)
-    qtbot.addWidget(window)
-    window.resize(1280, 800)
+    qtbot.addWidget(window, before_close_func=_stop_worker_now)
+    if size is not None:
+        window.resize(*size)
     window.show()
     qtbot.waitExposed(window)
     qtbot.waitUntil(lambda: window.poller.polls > 0)
     return window
 
 
+def _stop_worker_now(window: QWidget) -> None:
+    """At teardown there is no event loop to wait in: stop the worker synchronously, then every thread."""
+    assert isinstance(window, MainWindow)
+    window.worker.stop()
+    assert window.worker.wait_stopped(20000), "the worker did not stop"
+    window.shut_down()
+
+
 def windows(qtbot: QtBot, store: Store, settings_path: Path) -> Iterator[MainWindow]:
-    """The body of a `window` fixture: open it, and close it (worker and threads too) before the store."""
-    window = open_window(qtbot, store, settings_path)
-    yield window
-    close_window(qtbot, window)
+    """The body of a `window` fixture."""
+    yield open_window(qtbot, store, settings_path)
 
 
 def close_window(qtbot: QtBot, window: MainWindow) -> None:
