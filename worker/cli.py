@@ -53,4 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("cannot open the store", error=str(error))
         return 1
     with store:
-        return Worker(store, config, load_registry(), log).run()
+        try:
+            return Worker(store, config, load_registry(), log).run()
+        except DockError as error:  # e.g. locked by another program when registering: say so, no traceback
+            log.error("cannot use the store", error=str(error))
+            return 1
