@@ -76,7 +76,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def table(figures: Sequence[Figure]) -> str:
     """A Markdown table: readable in a terminal, pasteable into bench/README.md."""
-    header = ("Figure", "Median", "Spread (min-max)", "Runs", "Target", "How")
+    header = ("Figure", "Median", "Spread (min-max)", "Samples", "Target", "How")
     body = [(f.name, f"{fmt(f.median)} {f.unit}", f.spread(), str(len(f.samples)), f.target, f.note)
             for f in figures]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
