@@ -48,9 +48,9 @@ QUICK = Sizes(single=50, single_runs=2, cli_calls=3, batch=500, batch_runs=1, dr
 
 def sections(work: Path, env: dict[str, str], sizes: Sizes) -> dict[str, Callable[[], list[Figure]]]:
     def window() -> list[Figure]:
-        from bench import window as window_bench  # imports Qt: only when asked for
+        from bench.window import run as run_window  # imports Qt: only when asked for
 
-        return window_bench.run(work, sizes.window_jobs, sizes.window_runs, sizes.idle_seconds)
+        return run_window(work, sizes.window_jobs, sizes.window_runs, sizes.idle_seconds)
 
     return {
         "enqueue": lambda: (enqueue.single(work, sizes.single, sizes.single_runs, sizes.cli_calls)

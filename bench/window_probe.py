@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 SPAWNED = time.time()  # before Qt is imported: start-up costs count towards the first paint
@@ -31,6 +32,9 @@ class Probe:
     def __init__(self) -> None:
         self.applied: list[tuple[float, int, float]] = []  # (wall time, rows changed, GUI seconds)
 
+    def saw_change_since(self, seen: int, rows: int) -> bool:
+        return any(n >= rows for _, n, _ in self.applied[seen:])
+
     def install(self) -> None:
         original = MainWindow._on_poller_polled
         probe = self
@@ -43,7 +47,7 @@ class Probe:
                 changed = len(result.change.rows)
                 probe.applied.append((time.time(), changed, time.perf_counter() - started))
 
-        MainWindow._on_poller_polled = timed  # type: ignore[method-assign]
+        MainWindow._on_poller_polled = timed  # type: ignore[method-assign, assignment]
 
 
 def wait_for(app: QApplication, condition: Callable[[], bool], timeout: float) -> None:
@@ -85,7 +89,7 @@ def main(data: str, settings_path: str, refreshes: int, idle_seconds: float) -> 
             seen = len(probe.applied)
             changer.apply(Action.CANCEL if i % 2 == 0 else Action.RETRY, top, by="bench")
             committed = time.time()
-            wait_for(app, lambda seen=seen: any(n >= len(top) for _, n, _ in probe.applied[seen:]), 30)
+            wait_for(app, partial(probe.saw_change_since, seen, len(top)), 30)
             at, _, gui_s = next(a for a in probe.applied[seen:] if a[1] >= len(top))
             refresh_ms.append(gui_s * 1000)
             latency_ms.append((at - committed) * 1000)
