@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
-from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QPoint, QRect, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QPoint, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QApplication,
@@ -118,8 +118,8 @@ def _paint_button(painter: QPainter, rect: QRect, button: RowButton, state: str)
         color = QColor("#b91c1c") if state in ("hover", "pressed") else QColor(text)
         painter.setPen(QPen(color, 1.6, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
         c, r = QRectF(rect).center(), 4.0
-        painter.drawLine(c.x() - r, c.y() - r, c.x() + r, c.y() + r)
-        painter.drawLine(c.x() - r, c.y() + r, c.x() + r, c.y() - r)
+        painter.drawLine(QPointF(c.x() - r, c.y() - r), QPointF(c.x() + r, c.y() + r))
+        painter.drawLine(QPointF(c.x() - r, c.y() + r), QPointF(c.x() + r, c.y() - r))
         return
     painter.setPen(QColor(text))
     painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, button.spec.label)
@@ -261,5 +261,5 @@ class ProgressDelegate(QStyledItemDelegate):
         if row.status is JobStatus.CANCELLED:
             return (f"Stopped at {row.progress}%" if row.progress else "Cancelled"), "#6b7280"
         if row.attempts and row.run_after > time.time():
-            return row.message or "Waiting to retry", "#b45309"
-        return "Queued", "#6b7280"
+            return row.error or row.message or "Waiting to retry", "#b45309"  # the attempts column has when
+        return ("Queued" if not row.attempts else f"Queued for attempt {row.attempts + 1}"), "#6b7280"

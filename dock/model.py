@@ -253,6 +253,9 @@ class JobModel(QAbstractTableModel):
             case Column.CREATED:
                 return formatting.when(row.created_at)
             case Column.DURATION:
+                # A job waiting for its next attempt has no duration to show; its last attempt's is history.
+                if row.status is JobStatus.PENDING:
+                    return ""
                 return formatting.job_duration(row.started_at, row.finished_at)
         return ""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import QPoint, QSettings, Qt, QTimer, QUrl
+from PySide6.QtCore import QByteArray, QPoint, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QSplitter,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +32,7 @@ from dock.details import DetailsPane
 from dock.filters import FilterBar
 from dock.formatting import plural
 from dock.logview import LogWindow
+from dock.menus import about_box, build_menus, build_toolbar
 from dock.model import JobModel
 from dock.notice import Notice
 from dock.notify import BatchNotifier
@@ -42,7 +42,6 @@ from dock.status import WorkerStatus
 from dock.table import JobTable
 from dock.uploads import DropOverlay, Uploader, UploadResult, local_paths
 from dock.worker_process import Command, WorkerProcess, WorkerState, worker_command
-from worker import __version__
 from worker.store import Store
 from worker.uploads import Refusal
 
@@ -55,7 +54,7 @@ class MainWindow(QMainWindow):
 
     Attributes:
         model, table, filters, details, notice: the list and what surrounds it.
-        actions: the job actions (QActions and row buttons).
+        job_actions: the job actions (QActions and row buttons).
         worker: the worker process this window started, if any.
         uploads: adds dropped or chosen files as jobs.
         poller: keeps the list live.
@@ -76,14 +75,14 @@ class MainWindow(QMainWindow):
         self.details = DetailsPane(store)
         self.worker = WorkerProcess(store.data, self, worker_command)
         self.worker_status = WorkerStatus(self.worker)
-        self.actions = JobActions(store, self.model, self.poller, self.table.selected_rows, self)
+        self.job_actions = JobActions(store, self.model, self.poller, self.table.selected_rows, self)
         self.uploads = Uploader(store, self)
         self.notifier = BatchNotifier(self)
         self.worker_log: LogWindow | None = None
         self._build_central()
         self._build_window_actions()
-        self._build_menus()
-        self._build_toolbar()
+        build_menus(self)
+        self.toolbar = build_toolbar(self)
         self._build_status_bar()
         self._connect()
         self._restore_settings()
@@ -151,42 +150,6 @@ class MainWindow(QMainWindow):
             choice.setData(n)
         self.concurrency_group.triggered.connect(self._on_concurrency_group_triggered)
 
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addActions([self.add_files_action, self.add_folder_action])
-        file_menu.addSeparator()
-        file_menu.addAction(self.open_data_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        jobs = bar.addMenu("&Jobs")
-        jobs.addActions(self.actions.selection_actions)
-        jobs.addSeparator()
-        jobs.addActions(self.actions.bulk_actions)
-        jobs.addSeparator()
-        jobs.addActions([self.select_all_action, self.find_action])
-        worker = bar.addMenu("&Worker")
-        worker.addActions([self.start_worker_action, self.stop_worker_action, self.restart_worker_action])
-        concurrency = worker.addMenu("&Concurrency")
-        concurrency.addActions(self.concurrency_group.actions())
-        worker.addSeparator()
-        worker.addAction(self.worker_log_action)
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self.about_action)
-
-    def _build_toolbar(self) -> None:
-        toolbar = QToolBar("Main")
-        toolbar.setObjectName("main-toolbar")
-        toolbar.setMovable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        toolbar.addAction(self.add_files_action)
-        toolbar.addSeparator()
-        toolbar.addActions(self.actions.selection_actions)
-        toolbar.addSeparator()
-        toolbar.addActions([self.start_worker_action, self.stop_worker_action])
-        self.addToolBar(toolbar)
-        self.toolbar = toolbar
-
     def _build_status_bar(self) -> None:
         self.upload_progress = QProgressBar()
         self.upload_progress.setMaximumWidth(220)
@@ -205,9 +168,9 @@ class MainWindow(QMainWindow):
         selection.selectionChanged.connect(self._on_selection_changed)
         selection.currentChanged.connect(self._on_selection_changed)
         self.table.customContextMenuRequested.connect(self._on_table_customContextMenuRequested)
-        self.table.actions_delegate.clicked.connect(self.actions.on_button_clicked)
-        self.actions.notice.connect(self.notice.show_message)
-        self.actions.status.connect(self._on_actions_status)
+        self.table.actions_delegate.clicked.connect(self.job_actions.on_button_clicked)
+        self.job_actions.notice.connect(self.notice.show_message)
+        self.job_actions.status.connect(self._on_job_actions_status)
         self.uploads.progress.connect(self._on_uploads_progress)
         self.uploads.finished.connect(self._on_uploads_finished)
         self.uploads.failed.connect(self._on_uploads_failed)
@@ -221,7 +184,7 @@ class MainWindow(QMainWindow):
     def _on_poller_polled(self, result: PollResult) -> None:
         if result.change is not None:
             self.model.apply(result.change)
-            self.actions.update_enabled()
+            self.job_actions.update_enabled()
         if result.counts is not None:
             self.filters.set_counts(result.counts)
             self.notifier.observe(result.counts)
@@ -244,16 +207,16 @@ class MainWindow(QMainWindow):
         self.poller.set_query(query)
 
     def _on_selection_changed(self, *_args: object) -> None:
-        self.actions.update_enabled()
+        self.job_actions.update_enabled()
         selected = self.table.selected_ids()
         current = self.table.current_id()
         self.details.show_job(current if current in selected else (selected[0] if selected else None))
 
     def _on_table_customContextMenuRequested(self, pos: QPoint) -> None:  # noqa: N802
-        self.actions.update_enabled()
-        self.actions.context_menu(self).popup(self.table.viewport().mapToGlobal(pos))
+        self.job_actions.update_enabled()
+        self.job_actions.context_menu(self).popup(self.table.viewport().mapToGlobal(pos))
 
-    def _on_actions_status(self, text: str) -> None:
+    def _on_job_actions_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 5000)
 
     # ---- adding files -------------------------------------------------------------------------------------
@@ -363,24 +326,20 @@ class MainWindow(QMainWindow):
     # ---- the rest -----------------------------------------------------------------------------------------
 
     def show_about(self) -> QMessageBox:
-        box = QMessageBox(self)
-        box.setWindowTitle("About Processing Dock")
-        box.setIconPixmap(icon("app").pixmap(64, 64))
-        box.setText(f"<h3>Processing Dock {__version__}</h3>"
-                    "<p>Drop files on the window; a supervised worker runs a handler on each, and you "
-                    "watch and steer the jobs live.</p>")
-        box.setInformativeText(f"Data folder: {self.store.data.root}")
-        box.open()  # window-modal, but it does not block the event loop: the list stays live
-        return box
+        return about_box(self, self.store.data.root)
 
     def _restore_settings(self) -> None:
-        s = self.settings
-        if not self.restoreGeometry(s.value("window/geometry", b"")):
+        if not self.restoreGeometry(self._setting_bytes("window/geometry")):
             self.resize(1280, 800)
-        self.restoreState(s.value("window/state", b""))
-        self.splitter.restoreState(s.value("window/splitter", b""))
-        self.table.horizontalHeader().restoreState(s.value("table/header", b""))
-        self.set_concurrency(int(s.value("worker/concurrency", DEFAULT_CONCURRENCY)))
+        self.restoreState(self._setting_bytes("window/state"))
+        self.splitter.restoreState(self._setting_bytes("window/splitter"))
+        self.table.horizontalHeader().restoreState(self._setting_bytes("table/header"))
+        concurrency = str(self.settings.value("worker/concurrency", DEFAULT_CONCURRENCY))
+        self.set_concurrency(int(concurrency) if concurrency.isdigit() else DEFAULT_CONCURRENCY)
+
+    def _setting_bytes(self, key: str) -> QByteArray:
+        value = self.settings.value(key)
+        return QByteArray(value) if isinstance(value, QByteArray | bytes) else QByteArray()
 
     def save_settings(self) -> None:
         s = self.settings
@@ -414,7 +373,7 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self.poller.stop()
-        self.actions.stop()
+        self.job_actions.stop()
         self.details.stop()
         self.uploads.stop()
         if self.worker_log is not None:

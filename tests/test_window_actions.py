@@ -78,7 +78,7 @@ def test_each_action_through_its_qaction(qtbot: QtBot, window: MainWindow, store
     wait_listed(qtbot, window, seeded)
     job_id = getattr(seeded, job)
     select(window, job_id)
-    qaction = getattr(window.actions, action)
+    qaction = getattr(window.job_actions, action)
     assert qaction.isEnabled()
     qaction.trigger()
     assert window.model.busy_label(job_id), "the row shows the action at once"
@@ -125,7 +125,7 @@ def test_delete_key_removes_the_selection(qtbot: QtBot, window: MainWindow, stor
 
 def test_actions_follow_the_selection(qtbot: QtBot, window: MainWindow, seeded: Seeded) -> None:
     wait_listed(qtbot, window, seeded)
-    actions = window.actions
+    actions = window.job_actions
     select(window, seeded.completed)
     assert [a.isEnabled() for a in actions.selection_actions] == [False, False, False, True]
     select(window, seeded.running)
@@ -145,7 +145,7 @@ def test_a_refused_action_says_why_without_a_modal(qtbot: QtBot, window: MainWin
     select(window, seeded.failed)
     window.poller.pause()
     store.retry(seeded.failed, by="cli")  # someone else got there first; the list does not know yet
-    window.actions.retry.trigger()
+    window.job_actions.retry.trigger()
     qtbot.waitUntil(window.notice.isVisible)
     assert f"Cannot retry job {seeded.failed}: it is pending" in window.notice.text
     assert QApplication.activeModalWidget() is None
@@ -179,8 +179,8 @@ def test_cancel_all_running_touches_only_the_jobs_it_named(qtbot: QtBot, window:
                     else store.claim(seeded.worker_id, 1)[0].job_id)
         return True
 
-    window.actions.confirm = confirm
-    window.actions.cancel_all_running.trigger()
+    window.job_actions.confirm = confirm
+    window.job_actions.cancel_all_running.trigger()
     wait_shown(qtbot, window, seeded.running, JobStatus.CANCELLED)
     assert asked and asked[0].startswith("Cancel 1 running job?")
     assert store.get(late[0]).status is RUNNING, "a job that started after the question is left alone"
@@ -198,8 +198,8 @@ def test_clear_finished_asks_and_spares_a_job_retried_meanwhile(qtbot: QtBot, wi
         store.retry(seeded.failed, by="cli")  # named as finished, active again by the time we act
         return True
 
-    window.actions.confirm = confirm
-    window.actions.clear_finished.trigger()
+    window.job_actions.confirm = confirm
+    window.job_actions.clear_finished.trigger()
     wait_shown(qtbot, window, seeded.completed, GONE)
     wait_shown(qtbot, window, seeded.cancelled, GONE)
     assert asked == ["Remove 3 finished jobs and their files? This cannot be undone."]
@@ -211,8 +211,8 @@ def test_declining_a_bulk_action_changes_nothing(qtbot: QtBot, window: MainWindo
                                                  seeded: Seeded) -> None:
     wait_listed(qtbot, window, seeded)
     asked: list[str] = []
-    window.actions.confirm = lambda _t, text: asked.append(text) is not None and False
-    window.actions.clear_finished.trigger()
+    window.job_actions.confirm = lambda _t, text: asked.append(text) is not None and False
+    window.job_actions.clear_finished.trigger()
     qtbot.waitUntil(lambda: bool(asked))
     assert store.counts()[JobStatus.COMPLETED] == 1
     assert window.model.busy_count() == 0
@@ -220,6 +220,6 @@ def test_declining_a_bulk_action_changes_nothing(qtbot: QtBot, window: MainWindo
 
 def test_retry_all_failed(qtbot: QtBot, window: MainWindow, store: Store, seeded: Seeded) -> None:
     wait_listed(qtbot, window, seeded)
-    window.actions.retry_all_failed.trigger()
+    window.job_actions.retry_all_failed.trigger()
     wait_shown(qtbot, window, seeded.failed, PENDING)
     assert store.get(seeded.cancelled).status is JobStatus.CANCELLED
