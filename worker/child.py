@@ -93,11 +93,13 @@ def _job_logger(job_id: int) -> logging.Logger:
     return logger
 
 
-def _redirect_output(log_path: Path) -> None:
-    """Point fds 1 and 2 at the job's log, so even C code's and subprocesses' output lands there."""
+def _redirect_output(log_path: Path | None) -> None:
+    """Point fds 1 and 2 at the job's log (or /dev/null between jobs), so even C code's and subprocesses'
+    output lands there and never on the worker's stderr, whose lines must stay JSON."""
     sys.stdout.flush()
     sys.stderr.flush()
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    target = os.devnull if log_path is None else log_path
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
@@ -105,7 +107,11 @@ def _redirect_output(log_path: Path) -> None:
 
 def _run_one(request: dict[str, Any], control: Control, events: Events, handlers: dict[str, HandlerFunc]) -> None:
     job_id = int(request["job_id"])
-    _redirect_output(Path(request["log_path"]))
+    try:
+        _redirect_output(Path(request["log_path"]))
+    except OSError as error:  # the job was deleted while this process was starting: nothing to run
+        events.send(ev="failed", job_id=job_id, error=f"cannot open the job's log: {error}", traceback=None)
+        return
     log = _job_logger(job_id)
     ctx = JobContext(job_id, Path(request["input_path"]), dict(request["params"]), Path(request["output_dir"]),
                      log, int(request["attempt"]), Progress(events, job_id), control.cancel)
@@ -135,8 +141,7 @@ def _run_one(request: dict[str, Any], control: Control, events: Events, handlers
         log.info("completed")
         events.send(ev="done", job_id=job_id, result=result)
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        _redirect_output(None)
 
 
 def serve(control_fd: int, event_fd: int, memory_limit: int) -> None:
@@ -144,6 +149,7 @@ def serve(control_fd: int, event_fd: int, memory_limit: int) -> None:
     if memory_limit > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
     die_with_parent(signal.SIGKILL)
+    _redirect_output(None)
     events = Events(os.fdopen(event_fd, "w", encoding="utf-8"))
     control = Control(os.fdopen(control_fd, "r", encoding="utf-8"))
     registry = load_registry()
