@@ -369,6 +369,56 @@ def test_deleting_a_job_as_its_new_handler_process_starts_leaves_that_process_al
         assert log_problems(worker) == []
 
 
+# ---- the drain rate must not fall with the backlog ---------------------------------------------------------
+
+def _vm_steps(store: Store, run: Callable[[], object]) -> int:
+    """SQLite virtual-machine steps (in hundreds) spent by the UPDATEs that `run` makes: a cost that does not
+    depend on the machine's speed or load, so it can be compared across backlogs without timing anything."""
+    from sqlalchemy import event
+
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0  # carry on
+
+    def before(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE"):
+            conn.connection.dbapi_connection.set_progress_handler(count, 100)
+
+    def after(conn: Any, *_args: Any) -> None:
+        conn.connection.dbapi_connection.set_progress_handler(None, 0)
+
+    event.listen(store.engine, "before_cursor_execute", before)
+    event.listen(store.engine, "after_cursor_execute", after)
+    try:
+        run()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", before)
+        event.remove(store.engine, "after_cursor_execute", after)
+    return steps[0]
+
+
+def _claim_and_complete(store: Store, rounds: int) -> None:
+    for _ in range(rounds):
+        (claim,) = store.claim("bench-worker")
+        assert store.complete(claim.job_id, claim.token, {"ok": True}, "bench-worker")
+
+
+@pytest.mark.reliability
+def test_claiming_costs_the_same_at_any_backlog(tmp_path: Path, report: Report) -> None:
+    costs = {}
+    for backlog in (1_000, 50_000):
+        with Store(tmp_path / f"data-{backlog}") as store:
+            for start in range(0, backlog, 10_000):
+                store.add([job("noop", i) for i in range(start, min(backlog, start + 10_000))])
+            costs[backlog] = _vm_steps(store, partial(_claim_and_complete, store, 50))
+    # The claim walks ix_jobs_claim to the oldest due job and updates it by primary key: 50x the backlog
+    # may cost a few more b-tree levels, never 50x the work.
+    assert costs[50_000] < 2 * costs[1_000], costs
+    report(vm_steps_per_claim_and_finish={b: f"{c * 100 / 50:.0f}" for b, c in costs.items()})
+
+
 # ---- kill -9 of the window ---------------------------------------------------------------------------------
 
 WINDOW_DRIVER = textwrap.dedent("""
@@ -511,7 +561,8 @@ LOCK_HOLDER = textwrap.dedent("""
 
 @pytest.mark.reliability
 def test_a_store_locked_by_another_program_gets_a_clear_message_and_is_left_untouched(
-        tmp_path: Path, populated: Path, report: Report) -> None:
+        tmp_path: Path, populated: Path, report: Report, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCK_BUSY_TIMEOUT", "2")  # the programs under test give up after 2 s, not 10
     other = tmp_path / "other"
     subprocess.run(["cp", "-a", str(populated), str(other)], check=True)
     before = {populated: fingerprint(populated), other: fingerprint(other)}
@@ -524,7 +575,7 @@ def test_a_store_locked_by_another_program_gets_a_clear_message_and_is_left_unto
     results: dict[tuple[Path, str], tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]] = {}
     started = time.monotonic()
     try:
-        # All four waits (each up to the 10 s busy timeout) overlap, to keep the battery short.
+        # All the waits (each up to the busy timeout) overlap, to keep the battery short.
         threads = [threading.Thread(target=lambda d=d, a=a: results.__setitem__((d, a[0]), run_both(d, *a)))
                    for d in (populated, other) for a in (("ls",), ("cancel", "2"))]
         for thread in threads:
