@@ -5,9 +5,21 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from enum import Enum, StrEnum
+from functools import lru_cache
 
-from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QPoint, QPointF, QRect, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPalette, QPen
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
     QStyle,
@@ -125,6 +137,28 @@ def _paint_button(painter: QPainter, rect: QRect, button: RowButton, state: str)
     painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, button.spec.label)
 
 
+@lru_cache(maxsize=64)
+def _cached_button(button: RowButton, state: str, width: int, height: int, font_key: str,
+                   ratio: float) -> QPixmap:
+    pixmap = QPixmap(round(width * ratio), round(height * ratio))
+    pixmap.setDevicePixelRatio(ratio)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    font = QFont()
+    font.fromString(font_key)
+    painter.setFont(font)
+    _paint_button(painter, QRect(0, 0, width, height), button, state)
+    painter.end()
+    return pixmap
+
+
+def _button_pixmap(button: RowButton, state: str, size: QSize, font: QFont, ratio: float) -> QPixmap:
+    """A button painted once per look and reused: antialiased rounded rectangles on every row and every
+    repaint would cost more than the rest of the row."""
+    return _cached_button(button, state, size.width(), size.height(), font.toString(), ratio)
+
+
 def paint_spinner(painter: QPainter, center: QPoint, radius: int, color: QColor) -> None:
     """A turning arc: its angle comes from the clock, so any repaint moves it."""
     angle = int((time.monotonic() * 360) % 360)
@@ -163,9 +197,10 @@ class ActionsDelegate(QStyledItemDelegate):
             self._paint_busy(painter, opt, busy)
         else:
             buttons = buttons_for(row.status)
+            ratio = painter.device().devicePixelRatioF() if painter.device() else 1.0
             for button, rect in zip(buttons, button_rects(opt.rect, buttons, opt.fontMetrics), strict=True):
-                painter.setFont(opt.font)
-                _paint_button(painter, rect, button, self._state(row.id, button))
+                state = self._state(row.id, button)
+                painter.drawPixmap(rect.topLeft(), _button_pixmap(button, state, rect.size(), opt.font, ratio))
         painter.restore()
 
     def _state(self, job_id: int, button: RowButton) -> str:

@@ -53,8 +53,15 @@ SORT_KEYS: dict[Column, str] = {Column.ID: "id", Column.FILE: "filename", Column
                                 Column.DURATION: "duration"}
 STATUS_COLORS = {JobStatus.PENDING: "#6b7280", JobStatus.RUNNING: "#1d4ed8", JobStatus.COMPLETED: "#15803d",
                  JobStatus.FAILED: "#b91c1c", JobStatus.CANCELLED: "#6b7280"}
-RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+STATUS_QCOLORS = {status: QColor(color) for status, color in STATUS_COLORS.items()}
+BUSY_COLOR = QColor("#9ca3af")
+MUTED_COLOR = QColor("#4b5563")
+RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+HANDLED_ROLES = frozenset({int(Qt.ItemDataRole.DisplayRole), int(Qt.ItemDataRole.DecorationRole),
+                           int(Qt.ItemDataRole.TextAlignmentRole), int(Qt.ItemDataRole.ForegroundRole),
+                           int(Qt.ItemDataRole.ToolTipRole), *(int(r) for r in Role)})
+MUTED = (Column.ID, Column.CREATED, Column.DURATION, Column.ATTEMPTS, Column.HANDLER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +161,10 @@ def _runs(flags: Iterable[bool]) -> list[tuple[int, int]]:
 def plan_diff(old: Sequence[int], new: Sequence[int], changed_ids: Collection[int]) -> Diff:
     """The row operations from `old` to `new`: rows that keep their relative order stay (and keep their
     selection); the fewest others are removed and inserted again. Pure, so it can run on any thread."""
+    if list(old) == list(new):  # the common refresh: same rows, some changed (compared in C)
+        wanted = set(changed_ids)
+        return Diff(changed=tuple(i for i, j in enumerate(new) if j in wanted)) if wanted else Diff()
     new_pos = {job_id: i for i, job_id in enumerate(new)}
-    if list(old) == list(new):
-        return Diff(changed=tuple(sorted(new_pos[j] for j in changed_ids if j in new_pos)))
     staying = _longest_increasing([new_pos[j] for j in old if j in new_pos])
     leaving = [new_pos.get(j) is None or new_pos[j] not in staying for j in old]
     removed = tuple(reversed(_runs(leaving)))
@@ -216,10 +224,11 @@ class JobModel(QAbstractTableModel):
         return busy.label if busy else None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._ids):
+        # Called some 700 times per repaint: roles nobody answers leave first, and the column stays an int.
+        if role not in HANDLED_ROLES or not index.isValid() or not 0 <= index.row() < len(self._ids):
             return None
         row = self._rows[self._ids[index.row()]]
-        column = Column(index.column())
+        column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, column)
         if role == Role.JOB_ID:
@@ -236,7 +245,7 @@ class JobModel(QAbstractTableModel):
             return row
         return self._decoration(row, column, role)
 
-    def _display(self, row: Row, column: Column) -> str:
+    def _display(self, row: Row, column: int) -> str:
         match column:
             case Column.ID:
                 return str(row.id)
@@ -259,20 +268,20 @@ class JobModel(QAbstractTableModel):
                 return formatting.job_duration(row.started_at, row.finished_at)
         return ""
 
-    def _decoration(self, row: Row, column: Column, role: int) -> Any:
-        if role == Qt.ItemDataRole.DecorationRole and column is Column.STATUS:
+    def _decoration(self, row: Row, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.DecorationRole and column == Column.STATUS:
             return icon(f"status-{row.status.value}")
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(RIGHT) if column in (Column.ID, Column.DURATION) else int(LEFT)
+            return RIGHT if column in (Column.ID, Column.DURATION) else LEFT
         if role == Qt.ItemDataRole.ForegroundRole:
             if row.id in self._busy:
-                return QColor("#9ca3af")
-            if column is Column.STATUS:
-                return QColor(STATUS_COLORS[row.status])
-            if column in (Column.ID, Column.CREATED, Column.DURATION, Column.ATTEMPTS, Column.HANDLER):
-                return QColor("#4b5563")
+                return BUSY_COLOR
+            if column == Column.STATUS:
+                return STATUS_QCOLORS[row.status]
+            if column in MUTED:
+                return MUTED_COLOR
         if role == Qt.ItemDataRole.ToolTipRole:
-            if column is Column.FILE:
+            if column == Column.FILE:
                 return row.filename
             if column in (Column.STATUS, Column.PROGRESS):
                 return row.error if row.status is JobStatus.FAILED else (row.message or None)
@@ -285,7 +294,7 @@ class JobModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return HEADERS[Column(section)]
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(LEFT)  # right-aligned titles collide with the sort arrow
+            return LEFT  # right-aligned titles collide with the sort arrow
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
@@ -304,8 +313,8 @@ class JobModel(QAbstractTableModel):
         """Apply one refresh: row operations for a diff, a reset only for a new query."""
         if change.reset:
             self.beginResetModel()
-            self._ids = list(change.ids)
-            self._rows = dict(change.rows)
+            self._ids = list(change.ids)  # the poller keeps its own list: this one is ours to edit
+            self._rows = change.rows  # a copy made for us off the GUI thread
             self.endResetModel()
         else:
             self._apply_diff(change)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import QEvent, QModelIndex, QPoint, QRect, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QHelpEvent, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QToolTip, QWidget
@@ -9,6 +11,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QToolT
 from dock.delegates import SPINNER_FRAME_MS, ActionsDelegate, ProgressDelegate, actions_width, button_at
 from dock.model import Column, JobModel, Row
 from dock.resources import pixmap
+from worker.states import JobStatus
 
 ROW_HEIGHT = 34
 DEFAULT_WIDTHS = {Column.ID: 56, Column.HANDLER: 96, Column.STATUS: 118, Column.PROGRESS: 250,
@@ -38,7 +41,7 @@ class JobTable(QTableView):
         self._spinner.timeout.connect(self._on_spinner_timeout)
         self._clock = QTimer(self)  # durations and "retrying in 8 s" move with time, not with the store
         self._clock.setInterval(1000)
-        self._clock.timeout.connect(self.viewport().update)
+        self._clock.timeout.connect(self._on_clock_timeout)
         self._clock.start()
         model.modelAboutToBeReset.connect(self._on_model_modelAboutToBeReset)
         model.modelReset.connect(self._on_model_modelReset)
@@ -117,6 +120,18 @@ class JobTable(QTableView):
     def _on_model_dataChanged(self, *_args: object) -> None:  # noqa: N802
         if self._model.busy_count() and not self._spinner.isActive():
             self._spinner.start()
+
+    def _on_clock_timeout(self) -> None:
+        # Repaint only when a visible row reads the clock (a running duration, "retrying in 8 s").
+        first = max(0, self.rowAt(0))
+        last = self.rowAt(self.viewport().height() - 1)
+        last = self._model.rowCount() - 1 if last < 0 else last
+        now = time.time()
+        for position in range(first, last + 1):
+            row = self._model.row_at(position)
+            if row.status is JobStatus.RUNNING or (row.status is JobStatus.PENDING and row.run_after > now - 1):
+                self.viewport().update()
+                return
 
     def _on_spinner_timeout(self) -> None:
         if not self._model.busy_count():
