@@ -73,7 +73,7 @@ def run(data_dir: str | None) -> int:
     """The `dock` command with no subcommand: show the window until it is closed."""
     from dock.window import MainWindow  # after the QApplication exists
 
-    logging.basicConfig(level=os.environ.get("DOCK_LOG_LEVEL", "INFO"),
+    logging.basicConfig(level=os.environ.get("DOCK_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)

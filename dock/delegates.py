@@ -257,7 +257,7 @@ class ProgressDelegate(QStyledItemDelegate):
         if row.status is JobStatus.RUNNING:
             self._paint_bar(painter, opt, style, row)
         else:
-            self._paint_text(painter, opt, row)
+            self._paint_text(painter, opt, row, bool(index.data(Role.BUSY)))
 
     def _paint_bar(self, painter: QPainter, opt: QStyleOptionViewItem, style: QStyle, row: Row) -> None:
         bar = QStyleOptionProgressBar()
@@ -276,8 +276,10 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.palette.setColor(QPalette.ColorRole.Highlight, QColor("#3b82f6"))
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, opt.widget)
 
-    def _paint_text(self, painter: QPainter, opt: QStyleOptionViewItem, row: Row) -> None:
+    def _paint_text(self, painter: QPainter, opt: QStyleOptionViewItem, row: Row, index_busy: bool) -> None:
         text, color = self.summary(row)
+        if index_busy:
+            color = "#9ca3af"
         rect = opt.rect.adjusted(8, 0, -6, 0)
         painter.save()
         selected = bool(opt.state & QStyle.StateFlag.State_Selected)

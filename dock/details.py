@@ -31,7 +31,7 @@ from dock.logview import LogView, read_tail
 from dock.model import STATUS_COLORS
 from dock.resources import icon
 from worker.jobs import Event, Job
-from worker.states import JobNotFound
+from worker.states import ACTIVE, JobNotFound
 from worker.store import Store
 
 FIELDS = ("ID", "File", "Handler", "Status", "Progress", "Attempts", "Parameters", "Size", "Input", "Created",
@@ -60,7 +60,7 @@ def field_values(job: Job, job_dir: Path) -> dict[str, str]:
     return {
         "ID": str(job.id), "File": job.filename, "Handler": job.handler,
         "Status": formatting.STATUS_LABELS[job.status],
-        "Progress": f"{job.progress}%" + (f" — {job.message}" if job.message else ""),
+        "Progress": f"{job.progress}%" + (f" — {job.message}" if job.message and job.status in ACTIVE else ""),
         "Attempts": formatting.attempts(job.status, job.attempts, job.max_attempts, job.run_after),
         "Parameters": params, "Size": formatting.size(job.size), "Input": str(job_dir / job.input_path),
         "Created": formatting.when_full(job.created_at), "Started": formatting.when_full(job.started_at),

@@ -116,3 +116,18 @@ def test_screenshot_of_a_first_start_and_a_drag(qtbot: QtBot, store: Store, tmp_
                                                    Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
     assert window.drop_overlay.isVisible()
     save(window, "window-drop.png")
+
+
+def test_screenshot_of_actions_in_flight_and_a_notice(qtbot: QtBot, lived_in: Store, clock: Clock,
+                                                      tmp_path: Path) -> None:
+    failed = fill(lived_in, clock)
+    window = open_window(qtbot, lived_in, tmp_path / "busy.ini")
+    qtbot.waitUntil(lambda: window.model.rowCount() == 12)
+    window.poller.pause()  # hold the picture still: nothing confirms the actions below
+    window.model.mark_busy([window.model.ids()[0]], "Deleting…")
+    window.model.mark_busy([failed], "Queuing…")
+    window.notice.show_message("warning", "Added 41 jobs; 2 items could not be added.",
+                               ["/home/me/scans/link.tiff: refused: a symbolic link",
+                                "/home/me/scans/pipe: refused: a FIFO (named pipe), not a regular file"])
+    window._on_uploads_progress(17, 60)
+    save(window, "window-busy.png")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -51,11 +53,13 @@ def assert_no_unexpected_errors(data: DataDir) -> None:
 
 
 def pid_alive(pid: int) -> bool:
+    """Running, not a zombie waiting for a parent (in a container nobody may reap an orphan)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    state = next(line for line in status.splitlines() if line.startswith("State:"))
+    return "zombie" not in state
 
 
 @pytest.fixture
@@ -177,3 +181,36 @@ def test_the_worker_command_is_an_argument_list_for_this_data_folder(store: Stor
     assert command[command.index("--data-dir") + 1] == str(store.data.root)
     assert command[command.index("--concurrency") + 1] == "3"
     assert command[command.index("--parent-pid") + 1] == str(os.getpid())
+
+
+WINDOW_SCRIPT = """
+import sys
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from dock.window import MainWindow
+from worker.store import Store
+window = MainWindow(Store(sys.argv[1]), QSettings(sys.argv[2], QSettings.Format.IniFormat))
+window.worker.state_changed.connect(lambda s: print(s.value, window.worker.pid, flush=True))
+window.start_worker_action.trigger()
+app.exec()
+"""
+
+
+def test_the_worker_dies_with_a_killed_window(qtbot: QtBot, store: Store, tmp_path: Path) -> None:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    window = subprocess.Popen([sys.executable, "-c", WINDOW_SCRIPT, str(store.data.root),
+                               str(tmp_path / "killed.ini")], stdout=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(window.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        qtbot.waitUntil(lambda: any(line.startswith("running") for line in lines), timeout=WORKER_START_S * 1000)
+        worker_pid = int(next(line for line in lines if line.startswith("running")).split()[1])
+        qtbot.waitUntil(lambda: any(w.pid == worker_pid for w in store.live_workers(10)), timeout=10000)
+        window.kill()  # SIGKILL: no closeEvent, no chance to stop the worker itself
+        window.wait(10)
+        qtbot.waitUntil(lambda: not pid_alive(worker_pid), timeout=15000)
+    finally:
+        window.kill()
+        window.wait(10)
