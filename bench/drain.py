@@ -73,10 +73,10 @@ class DockSide:
             for start in range(0, n, 10_000):
                 store.add([new_job(i) for i in range(start, min(n, start + 10_000))])
 
-    def drain(self, window: Window, log: Path, exit_when_idle: bool) -> float:
+    def drain(self, window: Window, log: Path, exit_when_idle: bool, concurrency: int = 1) -> float:
         remaining = _counter(self.db, "SELECT count(*) FROM jobs WHERE status IN ('pending', 'running')")
         start = remaining()
-        args = [sys.executable, "-m", "worker", "--data-dir", str(self.data)]
+        args = [sys.executable, "-m", "worker", "--data-dir", str(self.data), "--concurrency", str(concurrency)]
         with log.open("w") as err:
             proc = subprocess.Popen(args + (["--exit-when-idle"] if exit_when_idle else []), stderr=err,
                                     env=self.env, cwd=ROOT)
@@ -104,10 +104,10 @@ class HueySide:
         with sqlite3.connect(self.path) as conn:
             conn.executemany("INSERT INTO task (queue, data, priority) VALUES (?, ?, ?)", rows)
 
-    def drain(self, window: Window, log: Path, until_empty: bool) -> float:
+    def drain(self, window: Window, log: Path, until_empty: bool, workers: int = 1) -> float:
         remaining = _counter(self.path, f"SELECT count(*) FROM task WHERE queue = '{QUEUE}'")
         start = remaining()
-        args = [sys.executable, "-m", "huey.bin.huey_consumer", "bench.hueyapp.huey", "--workers", "1",
+        args = [sys.executable, "-m", "huey.bin.huey_consumer", "bench.hueyapp.huey", "--workers", str(workers),
                 "--worker-type", "thread", "--no-periodic"]
         with log.open("w") as err:
             proc = subprocess.Popen(args, stderr=err, stdout=err, env=self.env, cwd=ROOT)
@@ -129,29 +129,33 @@ def run(work: Path, env: dict[str, str], runs: int, small: int, large: int, larg
     huey_small = HueySide(fresh_dir(work, "huey-small") / "huey.db")
     huey_large = HueySide(fresh_dir(work, "huey-large") / "huey.db")
     logs = fresh_dir(work, "drain-logs")
-    figures = []
     skip = min(50, small // 10)
     small_window = Window(skip, small - 2 * skip)
-    big_window = Window(skip, large_window)
     dock_large.load(large)
     huey_large.load(large)
-    for label, dock_side, huey_side, window, backlog in (
-        ("small", dock_small, huey_small, small_window, small),
-        ("large", dock_large, huey_large, big_window, large),
+    figures = []
+    for label, dock_side, huey_side, window, backlog, slots in (
+        ("small", dock_small, huey_small, small_window, small, 1),
+        ("large", dock_large, huey_large, Window(skip, large_window), large, 1),
+        ("small", dock_small, huey_small, small_window, small, 4),
     ):
-        dock_fig = Figure(f"drain, backlog {backlog:,}: dock, one worker", "jobs/s",
-                          note=f"no-op plugin handler in a reused child process; {window.count:,} jobs timed")
-        huey_fig = Figure(f"drain, backlog {backlog:,}: huey, one consumer worker", "tasks/s",
-                          note=f"no-op task, thread worker; {window.count:,} tasks timed")
-        ratio = Figure(f"ratio dock / huey: drain at backlog {backlog:,}", "x", target=">= 1", note="paired per run")
+        how = "one worker" if slots == 1 else f"one worker, --concurrency {slots}"
+        huey_how = "one consumer worker" if slots == 1 else f"one consumer, --workers {slots}"
+        dock_fig = Figure(f"drain, backlog {backlog:,}: dock, {how}", "jobs/s",
+                          note=f"no-op plugin handler in reused child processes; {window.count:,} jobs timed")
+        huey_fig = Figure(f"drain, backlog {backlog:,}: huey, {huey_how}", "tasks/s",
+                          note=f"no-op task, thread workers; {window.count:,} tasks timed")
+        ratio = Figure(f"ratio dock / huey: drain at backlog {backlog:,}" + ("" if slots == 1 else f", {slots} slots"),
+                       "x", target=">= 1", note="paired per run")
         for run_no in range(runs):
             if label == "small":  # the large backlog is loaded once; each run drains a window of it
                 dock_side.load(backlog)
                 huey_side.load(backlog)
-            dock_fig.samples.append(dock_side.drain(window, logs / f"dock-{label}-{run_no}.log",
-                                                    exit_when_idle=label == "small"))
-            huey_fig.samples.append(huey_side.drain(window, logs / f"huey-{label}-{run_no}.log",
-                                                    until_empty=label == "small"))
+            name = f"{label}-{slots}-{run_no}"
+            dock_fig.samples.append(dock_side.drain(window, logs / f"dock-{name}.log", exit_when_idle=label == "small",
+                                                    concurrency=slots))
+            huey_fig.samples.append(huey_side.drain(window, logs / f"huey-{name}.log", until_empty=label == "small",
+                                                    workers=slots))
             ratio.samples.append(dock_fig.samples[-1] / huey_fig.samples[-1])
         figures += [dock_fig, huey_fig, ratio]
     return figures
