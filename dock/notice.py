@@ -49,7 +49,7 @@ class Notice(QFrame):
         self._close = QToolButton()
         self._close.setText("✕")
         self._close.setAutoRaise(True)
-        self._close.setToolTip("Dismiss (Esc)")
+        self._close.setToolTip("Dismiss")
         self._close.clicked.connect(self.dismiss)
         self._list = QPlainTextEdit()
         self._list.setReadOnly(True)
