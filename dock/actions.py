@@ -34,17 +34,9 @@ def _ids_in(store: Store, statuses: Iterable[JobStatus]) -> list[int]:
 
 
 def _apply_if_still(store: Store, action: Action, ids: list[int], statuses: frozenset[JobStatus]) -> list[Outcome]:
-    """Apply `action` to the named jobs that are still in `statuses`; report the others as changed.
-
-    The engine's DELETE accepts every state, so "Clear Finished" re-checks first: a job retried since it
-    was counted must not be cancelled and deleted by a click that named it as finished.
-    """
-    current = store.get_many(ids)
-    wanted = [j for j in ids if j in current and current[j].status in statuses]
-    outcomes = store.apply(action, wanted, ACTOR) if wanted else []
-    skipped = [Outcome(j, False, f"job {j} is now {current[j].status.value}; left as it is" if j in current
-                       else f"job {j} does not exist") for j in ids if j not in wanted]
-    return outcomes + skipped
+    """Apply `action` to the named jobs only while they are still in `statuses`, checked by the store in the
+    same transaction: a job retried since "Clear Finished" counted it is left alone."""
+    return store.apply(action, ids, ACTOR, only_from=statuses)
 
 
 class JobActions(QObject):

@@ -577,3 +577,18 @@ def test_an_upload_over_the_limit_never_becomes_a_job(data_dir: Path, tmp_path: 
     with Store(data_dir) as store:
         assert [j.filename for j in store.list_jobs()] == ["small.bin"]
         assert list(store.data.staging.iterdir()) == []
+
+
+def test_only_from_leaves_a_job_that_left_the_states_the_user_saw(store: Store) -> None:
+    """Clear Finished names finished jobs; one retried since then must not be cancelled and deleted."""
+    from tests.conftest import job_in
+    from worker.states import FINISHED, Action
+
+    done, _ = job_in(store, JobStatus.COMPLETED)
+    retried, _ = job_in(store, JobStatus.CANCELLED)
+    store.retry(retried)  # between the count and the click
+    outcomes = store.apply(Action.DELETE, [done, retried, 999], "window", only_from=FINISHED)
+    assert [(o.job_id, o.ok) for o in outcomes] == [(done, True), (retried, False), (999, False)]
+    assert outcomes[1].message == f"job {retried} is now pending; left as it is"
+    assert outcomes[2].message == "job 999 does not exist"
+    assert store.get(retried).status is JobStatus.PENDING

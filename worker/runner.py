@@ -51,7 +51,7 @@ class Worker:
         self.log = log
         self.worker_id = ""
         self.processes: list[HandlerProcess] = []
-        self.signals = 0
+        self.signals: list[str] = []
         self.stopping: str | None = None
         now = time.monotonic()
         self.next_poll = now
@@ -93,13 +93,16 @@ class Worker:
                 self._begin_stop("parent gone")
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
-        self.signals += 1
-        if self.signals == 1:
-            self._begin_stop(signal.Signals(signum).name)
-        else:  # a second signal: stop at once
-            for process in self.processes:
-                if process.job is not None:
-                    process.job.kill_at = 0.0
+        # Only note it: the loop acts on it at a safe point (a handler that ran _begin_stop between a claim
+        # and the start of its job would miss that job, which would then run on unstopped).
+        self.signals.append(signal.Signals(signum).name)
+
+    def _on_signals(self) -> None:
+        if self.signals and self.stopping is None:
+            self._begin_stop(self.signals[0])
+        if len(self.signals) > 1:  # a second signal: stop at once
+            for _process, job in self._busy():
+                job.kill_at = 0.0
 
     def _begin_stop(self, reason: str) -> None:
         if self.stopping is not None:
@@ -148,6 +151,7 @@ class Worker:
             os.read(self._wake_read, 4096)  # the signal handler already ran; this only woke us
 
     def _tick(self) -> None:
+        self._on_signals()
         now = time.monotonic()
         for process in list(self.processes):
             if process.events_fd >= 0:

@@ -171,8 +171,14 @@ class Store:
             raise outcome.error
         return outcome.message
 
-    def apply(self, action: Action, job_ids: Iterable[int], by: str = "user") -> list[Outcome]:
-        """Apply `action` to each job in one transaction; each job is accepted or refused on its own."""
+    def apply(
+        self, action: Action, job_ids: Iterable[int], by: str = "user", only_from: Iterable[JobStatus] | None = None,
+    ) -> list[Outcome]:
+        """Apply `action` to each job in one transaction; each job is accepted or refused on its own.
+
+        only_from narrows the states acted on to those the user saw: "Clear Finished" must not delete a job
+        that was retried since it was counted, although a delete is allowed from every state.
+        """
         act = {
             Action.CANCEL: self._cancel,
             Action.DELETE: self._delete,
@@ -181,8 +187,10 @@ class Store:
         }[action]
         ids = list(dict.fromkeys(job_ids))
         now = self.clock()
+        narrowed = None if only_from is None else {JobStatus(s).value for s in only_from}
         with self._write() as conn:
-            outcomes = [act(conn, job_id, by, now) for job_id in ids]
+            outcomes = [self._changed_since_seen(conn, job_id, narrowed) or act(conn, job_id, by, now)
+                        for job_id in ids]
         if action is Action.DELETE:
             # Best effort now; the worker running a deleted job removes what its handler wrote after it
             # stops, and sweep_orphans() catches anything a crash left behind.
@@ -190,6 +198,17 @@ class Store:
                 if outcome.ok:
                     self.data.remove_job_files(outcome.job_id)
         return outcomes
+
+    def _changed_since_seen(self, conn: Connection, job_id: int, narrowed: set[str] | None) -> Outcome | None:
+        """A refusal if the job has left the states the user acted on; None to go ahead (same transaction)."""
+        if narrowed is None:
+            return None
+        status = conn.scalar(select(jobs.c.status).where(jobs.c.id == job_id))
+        if status is None:
+            return Outcome(job_id, False, str(JobNotFound(job_id)), JobNotFound(job_id))
+        if status not in narrowed:
+            return Outcome(job_id, False, f"job {job_id} is now {status}; left as it is")
+        return None
 
     def _explain(self, conn: Connection, action: Action, job_id: int) -> Outcome:
         status = conn.scalar(select(jobs.c.status).where(jobs.c.id == job_id))
