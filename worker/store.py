@@ -392,7 +392,17 @@ class Store:
         query = (select(jobs.c.id, jobs.c.rev).where(*self._filtered(status, search))
                  .order_by(*self._order(order_by, descending)))
         with self._read() as conn:
-            return [(row[0], row[1]) for row in conn.execute(query)]
+            # Straight to the DBAPI cursor: SQLAlchemy's per-row processing doubles the cost over 100,000 rows,
+            # and these two integer columns need none of it.
+            compiled = query.compile(dialect=conn.dialect)
+            params: Any = (tuple(compiled.params[key] for key in compiled.positiontup or ())
+                           if compiled.positional else compiled.params)
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(str(compiled), params)
+                return [(row[0], row[1]) for row in cursor.fetchall()]
+            finally:
+                cursor.close()
 
     def counts(self) -> dict[JobStatus, int]:
         """How many jobs are in each state (every state present, zero or not)."""
