@@ -424,35 +424,56 @@ WINDOW_DRIVER = textwrap.dedent("""
 """)
 
 
+def _kill_the_window_mid_job(tmp_path: Path, store: Store) -> tuple[float, float]:
+    """Start the real window with a running job, SIGKILL it; seconds until its worker and handler are gone."""
+    (job_id,) = store.add([job("sleep", 0, seconds="60")])
+    window = subprocess.Popen([sys.executable, "-c", WINDOW_DRIVER, str(store.data.root),
+                               str(tmp_path / "settings.ini")], stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: store.get(job_id).progress > 0, 30, "the window's worker to run the job")
+        (info,) = store.live_workers(lease=60)
+        with open(f"/proc/{info.pid}/stat") as f:
+            assert int(f.read().rsplit(")", 1)[1].split()[1]) == window.pid  # the window's own worker
+        handler_pid = next(e["pid"] for e in map(_json, store.data.worker_log.read_text().splitlines())
+                           if e.get("event") == "job started")
+        window.kill()
+        killed_at = time.monotonic()
+        wait_until(lambda: not pid_alive(info.pid), 5, "the worker to stop after its window died")
+        worker_gone = time.monotonic() - killed_at
+        wait_until(lambda: not pid_alive(handler_pid), 5, "the handler to stop with its worker")
+        handler_gone = time.monotonic() - killed_at
+    finally:
+        window.kill()
+        window.wait()
+    row = store.get(job_id)
+    # It stopped the graceful way: the job is back in the queue, its attempt not counted, its row gone.
+    assert (row.status, row.attempts) == (JobStatus.PENDING, 0)
+    assert store.live_workers(lease=60) == []
+    return worker_gone, handler_gone
+
+
 @pytest.mark.reliability
 def test_kill_9_of_the_window_leaves_no_worker_behind(tmp_path: Path, report: Report) -> None:
-    data = tmp_path / "data"
-    with Store(data) as store:
-        (job_id,) = store.add([job("sleep", 0, seconds="60")])
-        window = subprocess.Popen([sys.executable, "-c", WINDOW_DRIVER, str(data), str(tmp_path / "settings.ini")],
-                                  stderr=subprocess.DEVNULL)
-        try:
-            wait_until(lambda: store.get(job_id).progress > 0, 30, "the window's worker to run the job")
-            (info,) = store.live_workers(lease=60)
-            with open(f"/proc/{info.pid}/stat") as f:
-                assert int(f.read().rsplit(")", 1)[1].split()[1]) == window.pid  # the window's own worker
-            handler_pid = next(e["pid"] for e in map(_json, store.data.worker_log.read_text().splitlines())
-                               if e.get("event") == "job started")
-            window.kill()
-            killed_at = time.monotonic()
-            wait_until(lambda: not pid_alive(info.pid), 5, "the worker to stop after its window died")
-            worker_gone = time.monotonic() - killed_at
-            wait_until(lambda: not pid_alive(handler_pid), 5, "the handler to stop with its worker")
-            handler_gone = time.monotonic() - killed_at
-        finally:
-            window.kill()
-            window.wait()
-        row = store.get(job_id)
-        # It stopped the graceful way: the job is back in the queue, its attempt not counted, its row gone.
-        assert (row.status, row.attempts) == (JobStatus.PENDING, 0)
-        assert store.live_workers(lease=60) == []
+    with Store(tmp_path / "data") as store:
+        worker_gone, handler_gone = _kill_the_window_mid_job(tmp_path, store)
     report(worker_gone_s=f"{worker_gone:.2f}", handler_gone_s=f"{handler_gone:.2f}", job="released to pending",
            how="real MainWindow in a subprocess, Start Worker, then SIGKILL")
+
+
+@pytest.mark.reliability
+@pytest.mark.xfail(strict=False, reason=(  # not strict: about 1 run in 5 gets a single SIGTERM and passes
+    "BUG worker/runner.py + worker/platform.py: PR_SET_PDEATHSIG fires once per exiting thread of the parent "
+    "(the child is re-parented to the next live thread of the dying process, then signalled again), so a "
+    "multi-threaded window killed with SIGKILL sends its worker two or more SIGTERMs. The worker reads the "
+    "second as 'stop at once' (Worker._on_signals) and SIGKILLs its handlers without their --grace. Fix: use "
+    "another signal (e.g. SIGHUP) for parent death and treat it as _begin_stop('parent gone'), never as a "
+    "second signal."))
+def test_kill_9_of_the_window_gives_its_workers_handlers_their_grace(tmp_path: Path) -> None:
+    with Store(tmp_path / "data") as store:
+        _kill_the_window_mid_job(tmp_path, store)
+        events = [_json(line) for line in store.data.worker_log.read_text().splitlines()]
+    assert [e["event"] for e in events if e.get("level") == "warning"] == []  # not "killing its process group"
+    assert sum(e.get("event") == "stopping" for e in events) == 1
 
 
 # ---- damaged, newer and locked stores -------------------------------------------------------------------------
