@@ -150,9 +150,11 @@ def dock_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockRun]:
         run_dock(data_dir, "add", "--max-attempts", "1", "--param", "timeout=1", str(sources / SLOW_PDF),
                  check=True)
         job_dirs = [data_dir / "jobs" / str(job["id"]) for job in _jobs(data_dir)]
-        # Each job's input/ must stay as added: only its output/ and its log may change.
+        # Each job's input/ must stay as added: only its output/, its attempts' working folders (the one
+        # that completes becomes output/) and its log may change.
         database = [data_dir / f"dock.sqlite3{suffix}" for suffix in ("", "-wal", "-shm", "-journal")]
-        outside = {*(d / "output" for d in job_dirs), *(d / "job.log" for d in job_dirs), *database,
+        outside = {*(d / "output" for d in job_dirs), *(d / "attempts" for d in job_dirs),
+                   *(d / "job.log" for d in job_dirs), *database,
                    data_dir / "worker.log"}
         before = snapshot(root, outside)
         worker = WorkerProcess(data_dir, dict(os.environ), "--exit-when-idle", "--memory-limit",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_dock
-from tests.workerkit import WorkerProcess, install_test_plugins, pid_alive, wait_until
+from tests.workerkit import WorkerProcess, attempt_file, install_test_plugins, pid_alive, wait_until
 from worker.jobs import NewJob
 from worker.registry import load_registry
 from worker.states import JobStatus, TransitionRefused
@@ -135,16 +136,16 @@ def test_a_handler_that_ignores_cancellation_is_killed_after_the_grace(
         worker = WorkerProcess(store.data.root, plugin_env, "--grace", "1")
         stubborn = add_job(store, sample_file, "stubborn", seconds="120")
         forking = add_job(store, sample_file, "forking")
-        pid_file = store.data.output_dir(stubborn) / "pid"
-        wait_until(pid_file.exists, 20, "the stubborn handler to start")
+        pid_file = wait_until(lambda: attempt_file(store.data.job_dir(stubborn), "pid"), 20,
+                              "the stubborn handler to start")
         handler_pid = int(pid_file.read_text())
         store.cancel(stubborn)
         worker.wait_for_event("handler ignored the stop request: killing its process group", job=stubborn, timeout=4)
         wait_until(lambda: not pid_alive(handler_pid), 5, "the stubborn handler process to be gone")
         # The next job (which starts a grandchild, then ignores cancellation too) still runs...
-        pids_file = store.data.output_dir(forking) / "pids"
-        wait_until(lambda: pids_file.exists() and pids_file.read_text(), 20, "the forking handler to start")
-        parent, grandchild = map(int, pids_file.read_text().split())
+        pids = wait_until(lambda: (f := attempt_file(store.data.job_dir(forking), "pids")) and f.read_text(), 20,
+                          "the forking handler to start")
+        parent, grandchild = map(int, pids.split())
         store.delete(forking)
         # ...and killing its process group takes the grandchild too; the deleted job leaves no file.
         wait_until(lambda: not pid_alive(parent) and not pid_alive(grandchild), 6, "the handler's group to die")
@@ -189,6 +190,43 @@ def test_the_time_limit_kills_a_handler_that_runs_too_long(
         assert store.get(after).status is JobStatus.COMPLETED
 
 
+def test_a_stale_attempt_never_mixes_its_files_into_the_outputs_of_the_attempt_that_completes(
+        tmp_path: Path, plugin_env: dict[str, str], sample_file: Path) -> None:
+    with Store(tmp_path / "data", backoff=Backoff(base=0.01, cap=0.02)) as store:
+        worker = WorkerProcess(store.data.root, plugin_env, "--concurrency", "2", "--grace", "10")
+        job = add_job(store, sample_file, "stamp", seconds="3")
+        wait_until(lambda: attempt_file(store.data.job_dir(job), "attempt1-2.txt"), 20, "attempt 1 to write")
+        store.force_fail(job)  # attempt 1 ignores the stop and writes on while attempt 2 runs beside it
+        wait_until(lambda: attempt_file(store.data.job_dir(job), "attempt2-2.txt"), 20, "attempt 2 to write")
+        assert attempt_file(store.data.job_dir(job), "attempt1-0.txt")  # both attempts really overlapped
+        wait_status(store, job, JobStatus.COMPLETED)
+        worker.wait_for_event("handler stopped", job=job)  # attempt 1 ended after its claim was gone
+        outputs = sorted(p.name for p in store.data.output_dir(job).iterdir())
+        assert outputs and all(name.startswith("attempt2-") for name in outputs)
+        assert store.get(job).result == {"attempt": 2}
+        wait_until(lambda: not any(store.data.job_dir(job).glob("attempts/*")), 10, "the stale attempt's folder to go")
+        assert worker.stop() == 0
+
+
+def test_an_outcome_the_store_refuses_for_a_while_is_recorded_later_not_lost(
+        tmp_path: Path, plugin_env: dict[str, str], sample_file: Path) -> None:
+    with Store(tmp_path / "data") as store:
+        worker = WorkerProcess(store.data.root, plugin_env)
+        job = add_job(store, sample_file, "sleep", seconds="1")
+        wait_progress(store, job)
+        blocker = sqlite3.connect(store.data.database, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another program holds the write lock as the job finishes
+        try:
+            worker.wait_for_event("could not record how a job ended; will retry", job=job)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        wait_status(store, job, JobStatus.COMPLETED)
+        after = add_job(store, sample_file, "noop")
+        wait_status(store, after, JobStatus.COMPLETED)
+        assert worker.stop() == 0
+
+
 def test_deleting_a_running_job_removes_every_file_and_touches_no_other(
         tmp_path: Path, plugin_env: dict[str, str], sample_file: Path) -> None:
     with Store(tmp_path / "data") as store:
@@ -224,7 +262,7 @@ def test_a_second_signal_stops_at_once(tmp_path: Path, plugin_env: dict[str, str
     with Store(tmp_path / "data") as store:
         worker = WorkerProcess(store.data.root, plugin_env, "--grace", "60")
         job = add_job(store, sample_file, "stubborn", seconds="120")
-        wait_until((store.data.output_dir(job) / "pid").exists, 20, "the handler to start")
+        wait_until(lambda: attempt_file(store.data.job_dir(job), "pid"), 20, "the handler to start")
         worker.signal(signal.SIGTERM)
         worker.wait_for_event("stopping")
         worker.signal(signal.SIGINT)

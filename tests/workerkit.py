@@ -80,6 +80,16 @@ def writer(ctx):
 
 
 @handler()
+def stamp(ctx):
+    """Writes files named after its attempt for `seconds`, ignoring cancellation, so attempts overlap."""
+    pause = threading.Event()
+    for i in range(int(float(ctx.params.get("seconds", "2")) * 20)):
+        (ctx.output_dir / f"attempt{ctx.attempt}-{i}.txt").write_text("x")
+        pause.wait(0.05)  # sleep-ok: simulated work that ignores cancellation
+    return {"attempt": ctx.attempt}
+
+
+@handler()
 def chatty(ctx):
     calls = int(ctx.params.get("calls", "200000"))
     for i in range(calls):
@@ -96,6 +106,7 @@ forking = dock_test_plugins:forking
 crash = dock_test_plugins:crash
 writer = dock_test_plugins:writer
 chatty = dock_test_plugins:chatty
+stamp = dock_test_plugins:stamp
 """
 BROKEN_ENTRY_POINT = "broken = dock_missing_module_for_tests:handler\n"
 
@@ -190,3 +201,8 @@ def pid_alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def attempt_file(job_dir: Path, name: str) -> Path | None:
+    """A file the running attempt's handler wrote (each attempt writes into jobs/<id>/attempts/<token>/)."""
+    return next(iter(sorted(job_dir.glob(f"attempts/*/{name}"))), None)

@@ -125,7 +125,7 @@ def _run_one(request: dict[str, Any], control: Control, events: Events, handlers
             raise JobCancelled(f"job {job_id} was cancelled")
         if result is not None and not isinstance(result, dict):
             raise TypeError(f"handler returned {type(result).__name__}, expected a dict or None")
-        json.dumps(result)  # refuse what the store could not keep, with the handler's name on it
+        json.dumps(result, allow_nan=False)  # refuse what the store could not keep (NaN is not JSON)
     except JobCancelled:
         log.info("stopped: cancelled")
         events.send(ev="cancelled", job_id=job_id)

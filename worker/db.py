@@ -108,6 +108,15 @@ def _check_before_open(path: Path) -> None:
         probe.close()
 
 
+WORKER_BUSY_TIMEOUT_S = 2.0
+
+
+def busy_timeout_for(role: Role) -> float:
+    """How long a write waits for the lock. The worker waits less: its one loop must heartbeat well within
+    its lease (10 s), and a write that gives up is simply tried again on its next tick."""
+    return busy_timeout() if role == "user" else min(busy_timeout(), WORKER_BUSY_TIMEOUT_S)
+
+
 def _install_pragmas(engine: Engine, role: Role) -> None:
     # Durability by role. WAL with synchronous=NORMAL never corrupts, but a power loss can undo the last
     # commits. The worker's writes (claims, progress, finishes) are safe to lose: delivery is at-least-once
@@ -119,7 +128,7 @@ def _install_pragmas(engine: Engine, role: Role) -> None:
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (SQLAlchemy's pysqlite recipe)
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout() * 1000)}")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_for(role) * 1000)}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
         # WAL lets readers (the window) go on while a writer (the worker) commits. It is persistent, and
@@ -172,7 +181,7 @@ def open_engine(path: Path, role: Role = "user") -> Engine:
         raise DatabaseError(f"the database {path} cannot be used: {error.strerror or error}") from error
     engine = create_engine(
         f"sqlite+pysqlite:///{path}",
-        connect_args={"timeout": busy_timeout(), "check_same_thread": False},
+        connect_args={"timeout": busy_timeout_for(role), "check_same_thread": False},
     )
     _install_pragmas(engine, role)
     try:

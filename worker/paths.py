@@ -84,23 +84,27 @@ class DataDir:
         Links inside are removed, never followed. What cannot go now (a handler still writing) is left
         for the worker or sweep_orphans(); the caller's transition has already committed either way.
         """
-        folder = self.job_dir(job_id)
-        shutil.rmtree(folder, ignore_errors=True)
-        if folder.exists() and not folder.is_symlink():
-            # A handler may have left read-only folders; they are the job's, so open them up and go again.
-            with contextlib.suppress(OSError):
-                folder.chmod(0o700)
-            for root, dirs, _ in os.walk(folder, onerror=lambda _e: None):
-                for name in dirs:  # top-down: each folder is opened before the walk enters it
-                    path = os.path.join(root, name)
-                    if not os.path.islink(path):
-                        with contextlib.suppress(OSError):
-                            os.chmod(path, 0o700)
-            shutil.rmtree(folder, ignore_errors=True)
-        if folder.exists():
-            log.info("job %s: %s could not be removed yet; sweep_orphans() will retry", job_id, folder)
-            return False
-        return True
+        gone = remove_tree(self.job_dir(job_id))
+        if not gone:
+            log.info("job %s: %s could not be removed yet; sweep_orphans() will retry", job_id, self.job_dir(job_id))
+        return gone
+
+    def attempt_dir(self, job_id: int, token: str) -> Path:
+        """Where one attempt's handler writes: its own folder, so a stale attempt can never mix its files
+        into the outputs of the attempt that holds the claim."""
+        return self.job_dir(job_id) / "attempts" / token
+
+    def publish_attempt(self, job_id: int, token: str) -> None:
+        """Make an attempt's folder the job's output/, replacing what an earlier run left there."""
+        output = self.output_dir(job_id)
+        remove_tree(output)
+        try:
+            self.attempt_dir(job_id, token).rename(output)
+        except FileNotFoundError:  # the handler removed its own folder: publish an empty one
+            output.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def discard_attempt(self, job_id: int, token: str) -> None:
+        remove_tree(self.attempt_dir(job_id, token))
 
     def remove_stale_staging(self, untouched_since: float) -> list[str]:
         """Remove staged uploads in which nothing changed after `untouched_since` (left by a crashed add)."""
@@ -114,3 +118,19 @@ class DataDir:
                 shutil.rmtree(staged, ignore_errors=True)
                 removed.append(staged.name)
         return removed
+
+
+def remove_tree(folder: Path) -> bool:
+    """Remove a folder of the dock's, opening up read-only subfolders a handler left; True if it is gone."""
+    shutil.rmtree(folder, ignore_errors=True)
+    if folder.exists() and not folder.is_symlink():
+        with contextlib.suppress(OSError):
+            folder.chmod(0o700)
+        for root, dirs, _ in os.walk(folder, onerror=lambda _e: None):
+            for name in dirs:  # top-down: each folder is opened before the walk enters it
+                path = os.path.join(root, name)
+                if not os.path.islink(path):
+                    with contextlib.suppress(OSError):
+                        os.chmod(path, 0o700)
+        shutil.rmtree(folder, ignore_errors=True)
+    return not folder.exists()

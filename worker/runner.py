@@ -6,9 +6,9 @@ timeout that is the nearest of its deadlines (status poll, claim check, heartbea
 
 from __future__ import annotations
 
+import math
 import os
 import select
-import shutil
 import signal
 import socket
 import time
@@ -24,6 +24,7 @@ from worker.store import Store
 from worker.supervisor import HandlerProcess, Running
 
 PROGRESS_WRITE_INTERVAL_S = 0.25
+SWEEP_INTERVAL_S = 60.0  # files of jobs deleted while their worker was dead, and crashed uploads
 DEFAULT_MEMORY_LIMIT = 2 << 30
 
 
@@ -52,12 +53,14 @@ class Worker:
         self.worker_id = ""
         self.processes: list[HandlerProcess] = []
         self.signals: list[str] = []
+        self._unsettled: list[tuple[Running, str, dict[str, Any]]] = []  # outcomes the store refused for now
         self.stopping: str | None = None
         now = time.monotonic()
         self.next_poll = now
         self.next_claim = now
         self.next_heartbeat = now + config.lease / 3
         self.next_rescue = now + config.lease / 2
+        self.next_sweep = now + SWEEP_INTERVAL_S
         self._wake_read, self._wake_write = os.pipe()
 
     # ---- life cycle ---------------------------------------------------------------------------------------
@@ -117,14 +120,17 @@ class Worker:
                 process.cancel()
 
     def _finished(self) -> bool:
-        return self.stopping is not None and not self._busy()
+        # Outcomes not yet recorded keep us going, unless a second signal asked us to stop at once.
+        return self.stopping is not None and not self._busy() and (not self._unsettled or len(self.signals) > 1)
 
     def _guarded(self, step: Any) -> None:
-        """Run one step; a database error is logged and retried on the next tick, never fatal."""
+        """Run one step; an error is logged and the loop goes on: nothing a store or handler does is fatal."""
         try:
             step()
         except DockError as error:
             self.log.error("store error", error=str(error))
+        except Exception as error:  # a bug of ours must not stop every job: log it whole and go on
+            self.log.error("unexpected error in the worker loop", exc_info=True, error=repr(error))
 
     # ---- the loop -----------------------------------------------------------------------------------------
 
@@ -152,6 +158,7 @@ class Worker:
 
     def _tick(self) -> None:
         self._on_signals()
+        self._retry_unsettled()
         now = time.monotonic()
         for process in list(self.processes):
             if process.events_fd >= 0:
@@ -170,6 +177,9 @@ class Worker:
         if now >= self.next_rescue:
             self.next_rescue = now + self.config.lease / 2
             self._rescue()
+        if now >= self.next_sweep:
+            self.next_sweep = now + SWEEP_INTERVAL_S
+            self._sweep()
         if self.stopping is None and now >= self.next_claim:
             self.next_claim = now + self.config.claim_interval
             self._claim()
@@ -232,24 +242,28 @@ class Worker:
         for claim in self.store.claim(self.worker_id, free):
             try:
                 self._start(claim)
-            except OSError as error:  # e.g. a full disk: fail this attempt rather than hold the claim forever
-                self.log.error("could not start job", job=claim.job_id, error=str(error))
-                self.store.fail(claim.job_id, claim.token, f"could not start: {error}", None, self.worker_id)
+            except Exception as error:  # a full disk, say: fail this attempt rather than hold the claim forever
+                self.log.error("could not start job", job=claim.job_id, error=repr(error))
+                self._settle(Running(claim, time.monotonic(), None), "failed",
+                             {"error": f"could not start the handler: {error}"})
 
     def _timeout_for(self, claim: Claim) -> float | None:
         given = claim.params.get("timeout")
-        if given:
+        if given is not None:
             try:
-                return float(given)
-            except ValueError:
-                self.log.warning("ignored a bad timeout param", job=claim.job_id, value=given)
+                value = float(given)
+            except (TypeError, ValueError):
+                value = math.nan
+            if math.isfinite(value) and value > 0:
+                return value
+            self.log.warning("ignored a timeout param that is not a positive number", job=claim.job_id,
+                             value=given)
         spec = self.registry.get(claim.handler)
         return spec.timeout if spec else None
 
     def _start(self, claim: Claim) -> None:
         data = self.store.data
-        output = data.output_dir(claim.job_id)
-        shutil.rmtree(output, ignore_errors=True)  # each attempt starts from an empty output folder
+        output = data.attempt_dir(claim.job_id, claim.token)  # published as output/ by a fenced complete()
         output.mkdir(parents=True, mode=0o700, exist_ok=True)
         with data.job_log(claim.job_id).open("a") as log:
             log.write(f"--- attempt {claim.attempts} of {claim.max_attempts} by {self.worker_id} ---\n")
@@ -272,8 +286,10 @@ class Worker:
 
     # ---- what handler processes tell us -------------------------------------------------------------------
 
-    def _on_event(self, process: HandlerProcess, event: dict[str, Any]) -> None:
+    def _on_event(self, process: HandlerProcess, event: Any) -> None:
         job = process.job
+        if not isinstance(event, dict):
+            return  # a line a misbehaving handler wrote over ours: the job still ends by event or exit
         kind = event.get("ev")
         if job is None or event.get("job_id") != job.claim.job_id:
             return  # "ready", or news about a job we already settled
@@ -295,15 +311,29 @@ class Worker:
         self._settle(job, "died", {"error": job.killed_for or f"handler process died: {how}"})
 
     def _settle(self, job: Running, kind: str, event: dict[str, Any]) -> None:
-        """Record how an attempt ended; every write is fenced by the claim token."""
-        claim, actor = job.claim, self.worker_id
+        """Record how an attempt ended, or keep it to try again next tick if the store refuses for now."""
         self.next_claim = 0.0  # a slot is free: take the next job at once
+        try:
+            self._record(job, kind, event)
+        except Exception as error:  # a locked or full database: never drop an outcome, or the job stays running
+            self.log.error("could not record how a job ended; will retry", job=job.claim.job_id, error=repr(error))
+            self._unsettled.append((job, kind, event))
+
+    def _retry_unsettled(self) -> None:
+        pending, self._unsettled = self._unsettled, []
+        for job, kind, event in pending:
+            self._settle(job, kind, event)
+
+    def _record(self, job: Running, kind: str, event: dict[str, Any]) -> None:
+        """Write how an attempt ended; every write is fenced by the claim token."""
+        claim, actor = job.claim, self.worker_id
         if job.stop_reason == "lost":
-            self._after_lost(claim.job_id)
+            self._after_lost(claim.job_id, claim.token)
             return
         if job.stop_reason == "shutdown" and kind != "done":
             # Interrupted by our own shutdown (stopped, or killed after the grace): not the job's fault.
             self.store.release(claim.job_id, claim.token, actor, f"worker stopping ({self.stopping})")
+            self.store.data.discard_attempt(claim.job_id, claim.token)
             self.log.info("job put back: worker stopping", job=claim.job_id)
             return
         if kind == "done":
@@ -313,12 +343,13 @@ class Worker:
         else:
             error = str(event.get("error") or "the handler raised JobCancelled without being cancelled")
             to = self.store.fail(claim.job_id, claim.token, error, event.get("traceback"), actor)
+            self.store.data.discard_attempt(claim.job_id, claim.token)
             recorded = bool(to)
             self.log.info("job attempt failed", job=claim.job_id, error=error, status=to or "claim lost")
         if not recorded:
-            self._after_lost(claim.job_id)
+            self._after_lost(claim.job_id, claim.token)
 
-    def _after_lost(self, job_id: int) -> None:
+    def _after_lost(self, job_id: int, token: str) -> None:
         """The handler of a cancelled/deleted/failed job has stopped: clean up what it left."""
         try:
             self.store.get(job_id)
@@ -326,6 +357,7 @@ class Worker:
             self.store.data.remove_job_files(job_id)  # deleted: nothing of it may survive
             self.log.info("deleted job's files removed", job=job_id)
             return
+        self.store.data.discard_attempt(job_id, token)
         self.log.info("handler stopped", job=job_id)
 
     def _flush_progress(self, now: float) -> None:

@@ -524,7 +524,11 @@ class Store:
             ).rowcount == 1
 
     def complete(self, job_id: int, token: str, result: dict[str, Any] | None, actor: str) -> bool:
-        """Mark a claimed job completed; False if the claim was lost (cancelled, deleted, rescued)."""
+        """Mark a claimed job completed; False if the claim was lost (cancelled, deleted, rescued).
+
+        The attempt's folder becomes the job's output/ in the same transaction, so only the attempt that
+        holds the claim can ever publish outputs, however long a stale attempt runs on.
+        """
         now = self.clock()
         with self._write() as conn:
             changed = conn.execute(
@@ -536,6 +540,7 @@ class Store:
             if changed:
                 self._event(conn, [{"job_id": job_id, "at": now, "actor": actor, "from_status": RUNNING,
                                     "to_status": COMPLETED, "reason": "handler returned"}])
+                self.data.publish_attempt(job_id, token)
         return changed
 
     def fail(self, job_id: int, token: str, error: str, traceback: str | None, actor: str) -> str:
