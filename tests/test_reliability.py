@@ -461,14 +461,8 @@ def test_kill_9_of_the_window_leaves_no_worker_behind(tmp_path: Path, report: Re
 
 
 @pytest.mark.reliability
-@pytest.mark.xfail(strict=False, reason=(  # not strict: about 1 run in 5 gets a single SIGTERM and passes
-    "BUG worker/runner.py + worker/platform.py: PR_SET_PDEATHSIG fires once per exiting thread of the parent "
-    "(the child is re-parented to the next live thread of the dying process, then signalled again), so a "
-    "multi-threaded window killed with SIGKILL sends its worker two or more SIGTERMs. The worker reads the "
-    "second as 'stop at once' (Worker._on_signals) and SIGKILLs its handlers without their --grace. Fix: use "
-    "another signal (e.g. SIGHUP) for parent death and treat it as _begin_stop('parent gone'), never as a "
-    "second signal."))
 def test_kill_9_of_the_window_gives_its_workers_handlers_their_grace(tmp_path: Path) -> None:
+    """Parent death comes as SIGHUP, once per thread of the dying window: never read as 'stop at once'."""
     with Store(tmp_path / "data") as store:
         _kill_the_window_mid_job(tmp_path, store)
         events = [_json(line) for line in store.data.worker_log.read_text().splitlines()]

@@ -53,6 +53,7 @@ class Worker:
         self.worker_id = ""
         self.processes: list[HandlerProcess] = []
         self.signals: list[str] = []
+        self.parent_gone = False
         self._unsettled: list[tuple[Running, str, dict[str, Any]]] = []  # outcomes the store refused for now
         self.stopping: str | None = None
         now = time.monotonic()
@@ -75,8 +76,10 @@ class Worker:
         self._guarded(self._rescue)
         self._guarded(self._sweep)
         try:
-            while not self._finished():
+            while True:
                 self._guarded(self._tick)
+                if self._finished():  # checked before waiting: the last job put back ends the loop at once
+                    break
                 self._wait()
         finally:
             for process in self.processes:
@@ -91,9 +94,15 @@ class Worker:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         if self.config.parent_pid is not None:
-            die_with_parent(signal.SIGTERM)
-            if os.getppid() != self.config.parent_pid:  # the parent died before prctl took effect
-                self._begin_stop("parent gone")
+            # Its own signal: Linux sends it when the *thread* that started us ends, so a window killed with
+            # -9 may send one per thread, and two SIGTERMs would mean "stop at once", skipping the grace.
+            signal.signal(signal.SIGHUP, self._on_parent_signal)
+            die_with_parent(signal.SIGHUP)
+            self._on_parent_signal(signal.SIGHUP, None)  # the parent may have died before prctl took effect
+
+    def _on_parent_signal(self, _signum: int, _frame: Any) -> None:
+        if os.getppid() != self.config.parent_pid:  # a thread of a live parent ending is no reason to stop
+            self.parent_gone = True
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         # Only note it: the loop acts on it at a safe point (a handler that ran _begin_stop between a claim
@@ -101,6 +110,8 @@ class Worker:
         self.signals.append(signal.Signals(signum).name)
 
     def _on_signals(self) -> None:
+        if self.parent_gone and self.stopping is None:
+            self._begin_stop("parent gone")
         if self.signals and self.stopping is None:
             self._begin_stop(self.signals[0])
         if len(self.signals) > 1:  # a second signal: stop at once
@@ -202,7 +213,8 @@ class Worker:
     def _poll_running(self, now: float) -> None:
         """Once a second: one query for all running jobs; stop those cancelled, deleted or failed."""
         if self.config.parent_pid is not None and os.getppid() != self.config.parent_pid:
-            self._begin_stop("parent gone")
+            self.parent_gone = True
+            self._on_signals()
         watched = {job.claim.job_id: job.claim.token for _p, job in self._busy() if job.stop_reason is None}
         lost = self.store.lost_claims(watched)
         for process, job in self._busy():
