@@ -183,7 +183,8 @@ def test_a_worker_paused_past_its_lease_has_every_late_finish_refused(
         tmp_path: Path, plugin_env: dict[str, str], report: Report) -> None:
     lease = 2.0
     with Store(tmp_path / "data") as store:
-        ids = store.add([job("sleep", i, seconds="1.0") for i in range(3)])
+        # Long enough that none can finish before the pause even on a loaded machine.
+        ids = store.add([job("sleep", i, seconds="4") for i in range(3)])
         paused = WorkerProcess(store.data.root, plugin_env, "--lease", f"{lease:g}", "--concurrency", "3")
         wait_until(lambda: all(row.progress > 0 for row in store.get_many(ids).values()), 20, "all three running")
         paused.signal(signal.SIGSTOP)
