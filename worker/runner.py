@@ -54,6 +54,7 @@ class Worker:
         self.processes: list[HandlerProcess] = []
         self.signals: list[str] = []
         self.parent_gone = False
+        self.backlog = False
         self._unsettled: list[tuple[Running, str, dict[str, Any]]] = []  # outcomes the store refused for now
         self.stopping: str | None = None
         now = time.monotonic()
@@ -247,11 +248,15 @@ class Worker:
         free = self.config.concurrency - len(self._busy())
         if free <= 0:
             return
-        if not self.store.has_due_work():
+        # While a backlog flows (the last claim filled every free slot), claim straight away; otherwise a
+        # cheap read first, so an idle worker never takes the write lock.
+        if not self.backlog and not self.store.has_due_work():
             if self.config.exit_when_idle and not self._busy() and self.store.unfinished() == 0:
                 self._begin_stop("idle")
             return
-        for claim in self.store.claim(self.worker_id, free):
+        claims = self.store.claim(self.worker_id, free)
+        self.backlog = len(claims) == free
+        for claim in claims:
             try:
                 self._start(claim)
             except Exception as error:  # a full disk, say: fail this attempt rather than hold the claim forever
@@ -276,7 +281,10 @@ class Worker:
     def _start(self, claim: Claim) -> None:
         data = self.store.data
         output = data.attempt_dir(claim.job_id, claim.token)  # published as output/ by a fenced complete()
-        output.mkdir(parents=True, mode=0o700, exist_ok=True)
+        try:
+            output.mkdir(mode=0o700)  # one system call for every attempt after a job's first
+        except FileNotFoundError:
+            output.mkdir(mode=0o700, parents=True)
         with data.job_log(claim.job_id).open("a") as log:
             log.write(f"--- attempt {claim.attempts} of {claim.max_attempts} by {self.worker_id} ---\n")
         for worn in [p for p in self.processes if p.job is None and not p.reusable]:

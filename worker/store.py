@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Connection,
+    bindparam,
     case,
     delete,
     func,
@@ -42,6 +44,43 @@ SORT_KEYS = ("id", "filename", "handler", "status", "progress", "attempts", "cre
 def not_before(value: float, column: ColumnElement[Any]) -> ColumnElement[Any]:
     """max(value, column) in portable SQL: keeps created <= started <= finished even if the clock steps back."""
     return case((column > value, column), else_=literal(value))
+
+
+def _not_before_now(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return case((column > bindparam("now"), column), else_=bindparam("now"))
+
+
+# The worker's hot path, built once: constructing the expression per call cost more than running it.
+_FENCE = (jobs.c.id == bindparam("job_id"), jobs.c.claim_token == bindparam("token"), jobs.c.status == RUNNING)
+_DUE = (
+    select(jobs.c.id)
+    .where(jobs.c.status == PENDING, jobs.c.run_after <= bindparam("now"))
+    .order_by(jobs.c.run_after, jobs.c.id)  # walks ix_jobs_claim: the cost does not grow with backlog
+)
+_HAS_DUE = _DUE.limit(1)
+_CLAIM = (
+    update(jobs)
+    # The status is re-checked (other databases need it), but through coalesce(): given a bare
+    # `status = 'pending'`, SQLite walks every pending row through ix_jobs_claim instead of fetching the
+    # chosen ids by primary key, and each claim costs O(backlog).
+    # tests/test_reliability.py::test_claiming_costs_the_same_at_any_backlog holds this.
+    .where(jobs.c.id.in_(_DUE.limit(bindparam("limit")).scalar_subquery()),
+           func.coalesce(jobs.c.status, "") == PENDING)
+    .values(
+        status=RUNNING, claim_token=bindparam("token"), claimed_by=bindparam("worker"),
+        attempts=jobs.c.attempts + 1, started_at=_not_before_now(jobs.c.created_at), finished_at=None,
+        progress=0, message="", updated_at=bindparam("now"), rev=jobs.c.rev + 1,
+    )
+    .returning(jobs.c.id, jobs.c.handler, jobs.c.input_path, jobs.c.params, jobs.c.attempts, jobs.c.max_attempts)
+)
+_PROGRESS = update(jobs).where(*_FENCE).values(
+    progress=bindparam("percent"), message=bindparam("text"), updated_at=bindparam("now"), rev=jobs.c.rev + 1)
+_COMPLETE = update(jobs).where(*_FENCE).values(
+    status=COMPLETED, progress=100, result=bindparam("outcome", type_=JSON), claim_token=None, claimed_by=None,
+    error=None, traceback=None, finished_at=_not_before_now(jobs.c.started_at), updated_at=bindparam("now"),
+    rev=jobs.c.rev + 1,
+)
+_ADD_EVENTS = insert(job_events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +146,7 @@ class Store:
 
     def _event(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            conn.execute(insert(job_events), list(rows))
+            conn.execute(_ADD_EVENTS, list(rows))
 
     # ---- adding -------------------------------------------------------------------------------------------
 
@@ -468,9 +507,7 @@ class Store:
     def has_due_work(self) -> bool:
         """A cheap read: is any pending job due? Lets an idle worker skip taking the write lock."""
         with self._read() as conn:
-            return conn.scalar(
-                select(jobs.c.id).where(jobs.c.status == PENDING, jobs.c.run_after <= self.clock()).limit(1)
-            ) is not None
+            return conn.scalar(_HAS_DUE, {"now": self.clock()}) is not None
 
     def next_due_at(self) -> float | None:
         with self._read() as conn:
@@ -480,29 +517,8 @@ class Store:
         """Atomically claim up to `limit` due jobs, oldest due first; no job is ever claimed twice."""
         now = self.clock()
         token = uuid.uuid4().hex
-        due = (
-            select(jobs.c.id)
-            .where(jobs.c.status == PENDING, jobs.c.run_after <= now)
-            .order_by(jobs.c.run_after, jobs.c.id)  # walks ix_jobs_claim: the cost does not grow with backlog
-            .limit(limit)
-            .scalar_subquery()
-        )
         with self._write() as conn:
-            rows = conn.execute(
-                update(jobs)
-                # The status is re-checked (other databases need it), but through coalesce(): given a bare
-                # `status = 'pending'`, SQLite walks every pending row through ix_jobs_claim instead of
-                # fetching the chosen ids by primary key, and each claim costs O(backlog).
-                # tests/test_reliability.py::test_claiming_costs_the_same_at_any_backlog holds this.
-                .where(jobs.c.id.in_(due), func.coalesce(jobs.c.status, "") == PENDING)
-                .values(
-                    status=RUNNING, claim_token=token, claimed_by=worker_id, attempts=jobs.c.attempts + 1,
-                    started_at=not_before(now, jobs.c.created_at), finished_at=None, progress=0, message="",
-                    updated_at=now, rev=jobs.c.rev + 1,
-                )
-                .returning(jobs.c.id, jobs.c.handler, jobs.c.input_path, jobs.c.params, jobs.c.attempts,
-                           jobs.c.max_attempts)
-            ).all()
+            rows = conn.execute(_CLAIM, {"now": now, "limit": limit, "token": token, "worker": worker_id}).all()
             self._event(conn, [
                 {"job_id": r.id, "at": now, "actor": worker_id, "from_status": PENDING, "to_status": RUNNING,
                  "reason": f"attempt {r.attempts} of {r.max_attempts}"}
@@ -517,11 +533,10 @@ class Store:
 
     def report_progress(self, job_id: int, token: str, percent: int, message: str) -> bool:
         with self._write() as conn:
-            return conn.execute(
-                update(jobs).where(*self._fenced(job_id, token))
-                .values(progress=max(0, min(100, int(percent))), message=message[:500],
-                        updated_at=self.clock(), rev=jobs.c.rev + 1)
-            ).rowcount == 1
+            return conn.execute(_PROGRESS, {
+                "job_id": job_id, "token": token, "percent": max(0, min(100, int(percent))), "text": message[:500],
+                "now": self.clock(),
+            }).rowcount == 1
 
     def complete(self, job_id: int, token: str, result: dict[str, Any] | None, actor: str) -> bool:
         """Mark a claimed job completed; False if the claim was lost (cancelled, deleted, rescued).
@@ -532,10 +547,7 @@ class Store:
         now = self.clock()
         with self._write() as conn:
             changed = conn.execute(
-                update(jobs).where(*self._fenced(job_id, token))
-                .values(status=COMPLETED, progress=100, result=result, claim_token=None, claimed_by=None,
-                        error=None, traceback=None,
-                        finished_at=not_before(now, jobs.c.started_at), updated_at=now, rev=jobs.c.rev + 1)
+                _COMPLETE, {"job_id": job_id, "token": token, "outcome": result, "now": now}
             ).rowcount == 1
             if changed:
                 self._event(conn, [{"job_id": job_id, "at": now, "actor": actor, "from_status": RUNNING,

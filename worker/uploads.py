@@ -128,6 +128,7 @@ def stage_file(data: DataDir, path: Path, limit: int) -> tuple[Path, str, int, b
     staged.mkdir(mode=0o700)
     (staged / "input").mkdir(mode=0o700)
     (staged / "output").mkdir(mode=0o700)
+    (staged / "attempts").mkdir(mode=0o700)  # so starting each attempt is one mkdir
     partial = staged / "input" / ".upload.part"
     try:
         with os.fdopen(fd, "rb") as source, partial.open("wb") as target:
