@@ -81,6 +81,7 @@ _COMPLETE = update(jobs).where(*_FENCE).values(
     rev=jobs.c.rev + 1,
 )
 _ADD_EVENTS = insert(job_events)
+_ADD = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +174,7 @@ class Store:
             for nj in new_jobs
         ]
         with self._write() as conn:
-            ids = list(conn.scalars(insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True), values))
+            ids = list(conn.scalars(_ADD, values))
             self._event(conn, [
                 {"job_id": i, "at": now, "actor": actor, "from_status": None, "to_status": PENDING,
                  "reason": f"added {nj.filename!r} for handler {nj.handler}"}
