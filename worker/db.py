@@ -130,6 +130,9 @@ def _install_pragmas(engine: Engine, role: Role) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_for(role) * 1000)}")
         cursor.execute("PRAGMA foreign_keys = ON")
+        # 16 MiB of page cache rather than SQLite's 2: enough for the claim index and the hot rows of a
+        # 50,000-job backlog, where the default made each claim re-read pages (drain fell ~17 %).
+        cursor.execute("PRAGMA cache_size = -16384")
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
         # WAL lets readers (the window) go on while a writer (the worker) commits. It is persistent, and
         # must be set outside a transaction, hence here.
