@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
 from dock.background import Background
 from dock.delegates import RowButton
 from dock.formatting import plural
-from dock.model import JobModel, Row
+from dock.model import JobModel
 from dock.poller import Poller
 from dock.resources import icon
 from worker.jobs import Outcome
@@ -46,6 +46,7 @@ class JobActions(QObject):
         cancel_delete, force_fail, retry, remove: act on the selection (menu, toolbar, context menu).
         cancel_all_running, retry_all_failed, clear_finished: bulk actions on the ids they name.
         confirm: asks before a destructive bulk action (tests replace it).
+    `selected` returns the selected jobs' ids, top to bottom.
     Signals:
         notice(str kind, str text, list details): something to show without a modal dialog.
         status(str text): a short confirmation for the status bar.
@@ -56,7 +57,7 @@ class JobActions(QObject):
     status = Signal(str)
     applied = Signal(object, object)
 
-    def __init__(self, store: Store, model: JobModel, poller: Poller, selected: Callable[[], list[Row]],
+    def __init__(self, store: Store, model: JobModel, poller: Poller, selected: Callable[[], list[int]],
                  parent: QWidget) -> None:
         super().__init__(parent)
         self._store, self._model, self._poller, self._selected = store, model, poller, selected
@@ -105,7 +106,7 @@ class JobActions(QObject):
 
     def update_enabled(self) -> None:
         """Enable what the selection allows (the engine still decides: the view may be a moment old)."""
-        statuses = {row.status for row in self._selected()}
+        statuses = self._model.statuses_of(self._selected())
         self.cancel_delete.setEnabled(bool(statuses & ACTIVE))
         self.force_fail.setEnabled(bool(statuses & ACTIVE))
         self.retry.setEnabled(bool(statuses & RETRYABLE))
@@ -140,7 +141,8 @@ class JobActions(QObject):
         self.run(button.spec.action, [job_id])
 
     def _selected_ids(self, statuses: frozenset[JobStatus] | None = None) -> list[int]:
-        return [row.id for row in self._selected() if statuses is None or row.status in statuses]
+        ids = self._selected()
+        return ids if statuses is None else [row.id for row in self._model.rows_of(ids) if row.status in statuses]
 
     def _on_cancel_delete_triggered(self) -> None:
         self.run(Action.DELETE, self._selected_ids(ACTIVE))

@@ -61,6 +61,7 @@ LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 HANDLED_ROLES = frozenset({int(Qt.ItemDataRole.DisplayRole), int(Qt.ItemDataRole.DecorationRole),
                            int(Qt.ItemDataRole.TextAlignmentRole), int(Qt.ItemDataRole.ForegroundRole),
                            int(Qt.ItemDataRole.ToolTipRole), *(int(r) for r in Role)})
+SELECTABLE = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 MUTED = (Column.ID, Column.CREATED, Column.DURATION, Column.ATTEMPTS, Column.HANDLER)
 
 
@@ -209,6 +210,19 @@ class JobModel(QAbstractTableModel):
     def ids(self) -> list[int]:
         return list(self._ids)
 
+    def ids_in(self, spans: Iterable[tuple[int, int]]) -> list[int]:
+        """The ids shown in these (first, last) runs of rows: list slices, no per-row work in Python."""
+        ids: list[int] = []
+        for first, last in spans:
+            ids += self._ids[first:last + 1]
+        return ids
+
+    def rows_of(self, job_ids: Iterable[int]) -> list[Row]:
+        return [self._rows[j] for j in job_ids]
+
+    def statuses_of(self, job_ids: Iterable[int]) -> set[JobStatus]:
+        return {self._rows[j].status for j in job_ids}
+
     def positions(self, job_ids: Iterable[int]) -> dict[int, int]:
         """Where each of `job_ids` is shown (ids not shown are left out); one pass over the list."""
         wanted = set(job_ids)
@@ -300,7 +314,7 @@ class JobModel(QAbstractTableModel):
     def flags(self, index: Index) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        return SELECTABLE
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         key = SORT_KEYS.get(Column(column)) if 0 <= column < len(Column) else None

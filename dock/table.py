@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
+from collections.abc import Iterable
 
-from PySide6.QtCore import QEvent, QModelIndex, QPoint, QRect, Qt, QTimer
+from PySide6.QtCore import QEvent, QItemSelection, QItemSelectionModel, QModelIndex, QPoint, QRect, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QHelpEvent, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QToolTip, QWidget
 
@@ -66,6 +68,11 @@ class JobTable(QTableView):
         header = self.horizontalHeader()
         header.setSectionsMovable(True)
         header.setHighlightSections(False)
+        # Painting a header section asks its selection model whether the neighbouring columns are selected:
+        # Qt answers by calling flags() on every row, 20,000 rows x 9 columns per selection change. Sections
+        # are never highlighted and a header click sorts rather than selects, so the header gets a
+        # selection model of its own that stays empty.
+        header.setSelectionModel(QItemSelectionModel(self._model, header))
         header.setStretchLastSection(False)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setMinimumSectionSize(40)
@@ -79,32 +86,70 @@ class JobTable(QTableView):
 
     # ---- selection by id ----------------------------------------------------------------------------------
 
-    def selected_rows(self) -> list[Row]:
-        """The selected jobs, top to bottom."""
-        positions = sorted(index.row() for index in self.selectionModel().selectedRows())
-        return [self._model.row_at(p) for p in positions]
+    def selected_spans(self) -> list[tuple[int, int]]:
+        """The selected rows as sorted, disjoint (first, last) runs, read from the selection's ranges.
+
+        Cost grows with the number of ranges, not of rows: Select All on 100,000 jobs is one range, where
+        selectedRows() would build 100,000 QModelIndex objects.
+        """
+        selection = self.selectionModel().selection()
+        ranges = sorted((r.top(), r.bottom()) for r in (selection.at(i) for i in range(selection.size()))
+                        if r.isValid())
+        spans: list[tuple[int, int]] = []
+        for top, bottom in ranges:
+            if spans and top <= spans[-1][1] + 1:
+                spans[-1] = (spans[-1][0], max(spans[-1][1], bottom))
+            else:
+                spans.append((top, bottom))
+        return spans
 
     def selected_ids(self) -> list[int]:
-        return [row.id for row in self.selected_rows()]
+        """The selected jobs' ids, top to bottom."""
+        return self._model.ids_in(self.selected_spans())
+
+    def selected_rows(self) -> list[Row]:
+        """The selected jobs, top to bottom."""
+        return self._model.rows_of(self.selected_ids())
+
+    def first_selected_id(self) -> int | None:
+        spans = self.selected_spans()
+        return self._model.row_at(spans[0][0]).id if spans else None
+
+    def any_selected(self, positions: Iterable[int]) -> bool:
+        """Whether any of these rows is selected (a bisection per row, over the selected runs)."""
+        spans = self.selected_spans()
+        if not spans:
+            return False
+        firsts = [first for first, _ in spans]
+        for position in positions:
+            k = bisect_right(firsts, position) - 1
+            if k >= 0 and position <= spans[k][1]:
+                return True
+        return False
 
     def current_id(self) -> int | None:
         index = self.currentIndex()
         return self._model.row_at(index.row()).id if index.isValid() else None
 
     def select_ids(self, job_ids: list[int], current: int | None = None) -> None:
-        """Select these jobs (those shown), making `current` (or the first) the current row."""
+        """Select these jobs (those shown), making `current` (or the first) the current row.
+
+        One select() call over runs of consecutive rows: one selectionChanged, however many rows.
+        """
         positions = self._model.positions(job_ids)
-        selection = self.selectionModel()
-        selection.clearSelection()
-        flags = (selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
-        for position in sorted(positions.values()):
-            selection.select(self._model.index(position, 0), flags)
+        selection = QItemSelection()
+        last_column = self._model.columnCount() - 1
+        for first, last in _runs(sorted(positions.values())):
+            selection.select(self._model.index(first, 0), self._model.index(last, last_column))
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        model = self.selectionModel()
+        model.select(selection, flags)
         target = positions.get(current) if current is not None else None
         if target is None and positions:
             target = min(positions.values())
         if target is not None:
-            selection.setCurrentIndex(self._model.index(target, Column.FILE),
-                                      selection.SelectionFlag.NoUpdate)
+            model.setCurrentIndex(self._model.index(target, Column.FILE),
+                                  QItemSelectionModel.SelectionFlag.NoUpdate)
 
     def _on_model_modelAboutToBeReset(self) -> None:  # noqa: N802
         # A new filter or sort resets the model: keep the selection by id, as Anki's browser does.
@@ -195,3 +240,14 @@ class JobTable(QTableView):
                     QToolTip.showText(event.globalPos(), tip, self.viewport())
                     return True
         return super().viewportEvent(event)
+
+
+def _runs(positions: list[int]) -> list[tuple[int, int]]:
+    """(first, last) of each run of consecutive numbers in a sorted list."""
+    runs: list[tuple[int, int]] = []
+    for position in positions:
+        if runs and position == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], position)
+        else:
+            runs.append((position, position))
+    return runs

@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
         self.details = DetailsPane(store)
         self.worker = WorkerProcess(store.data, self, worker_command)
         self.worker_status = WorkerStatus(self.worker)
-        self.job_actions = JobActions(store, self.model, self.poller, self.table.selected_rows, self)
+        self.job_actions = JobActions(store, self.model, self.poller, self.table.selected_ids, self)
         self.uploads = Uploader(store, self)
         self.notifier = BatchNotifier(self)
         self.worker_log: LogWindow | None = None
@@ -184,7 +184,10 @@ class MainWindow(QMainWindow):
     def _on_poller_polled(self, result: PollResult) -> None:
         if result.change is not None:
             self.model.apply(result.change)
-            self.job_actions.update_enabled()
+            change = result.change
+            # Recounting a big selection's states costs milliseconds: only when it can have changed.
+            if change.reset or change.diff.removed or self.table.any_selected(change.diff.changed):
+                self.job_actions.update_enabled()
         if result.counts is not None:
             self.filters.set_counts(result.counts)
             self.notifier.observe(result.counts)
@@ -208,9 +211,11 @@ class MainWindow(QMainWindow):
 
     def _on_selection_changed(self, *_args: object) -> None:
         self.job_actions.update_enabled()
-        selected = self.table.selected_ids()
-        current = self.table.current_id()
-        self.details.show_job(current if current in selected else (selected[0] if selected else None))
+        current = self.table.currentIndex()
+        if current.isValid() and self.table.selectionModel().isRowSelected(current.row()):
+            self.details.show_job(self.table.current_id())
+        else:
+            self.details.show_job(self.table.first_selected_id())
 
     def _on_table_customContextMenuRequested(self, pos: QPoint) -> None:  # noqa: N802
         self.job_actions.update_enabled()
