@@ -34,6 +34,10 @@ def local_paths(mime: QMimeData) -> tuple[list[str], list[Refusal]]:
     return paths, refused
 
 
+class _Cancelled(Exception):
+    """Raised from prepare()'s progress callback to abandon a batch when the window closes."""
+
+
 @dataclass(slots=True)
 class UploadResult:
     ids: list[int] = field(default_factory=list)
@@ -66,6 +70,11 @@ class Uploader(QObject):
     def busy(self) -> bool:
         return self._background.pending > 0
 
+    @property
+    def stopping(self) -> threading.Event:
+        """Set once stop() was called; the upload thread checks it after every file."""
+        return self._cancel
+
     def add_files(self, paths: list[str], refused: list[Refusal] | None = None) -> None:
         """Turn these files and folders into jobs; returns at once."""
         self._background.submit(partial(self._upload, list(paths), list(refused or [])), self._on_uploaded)
@@ -82,8 +91,12 @@ class Uploader(QObject):
                 result.refused += [Refusal(str(p), "not added: the window was closed") for p in files[start:]]
                 break
             on_file = partial(self._on_file, start, len(files))
-            new_jobs, chunk_refused = prepare(self._store.data, files[start:start + CHUNK], self._registry,
-                                              on_file=on_file)
+            try:
+                new_jobs, chunk_refused = prepare(self._store.data, files[start:start + CHUNK], self._registry,
+                                                  on_file=on_file)
+            except _Cancelled:  # prepare() has removed the copies it made in this batch
+                result.refused += [Refusal(str(p), "not added: the window was closed") for p in files[start:]]
+                break
             try:
                 result.ids += self._store.add(new_jobs, actor="window")
             except BaseException:
@@ -94,6 +107,8 @@ class Uploader(QObject):
         return result
 
     def _on_file(self, offset: int, total: int, index: int, _count: int) -> None:
+        if self._cancel.is_set():
+            raise _Cancelled  # stop within the batch: closing waits for one file's copy, not fifty
         self._report(offset + index, total)
 
     def _report(self, done: int, total: int, force: bool = False) -> None:
@@ -110,7 +125,7 @@ class Uploader(QObject):
         self.finished.emit(result)
 
     def stop(self) -> None:
-        """Stop after the current batch of files (closing the window must not wait for 1,000 copies)."""
+        """Stop after the file being copied; the current batch is not added (closing must not wait)."""
         self._cancel.set()
         self._background.stop()
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,15 @@ from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 from pytestqt.qtbot import QtBot
 
+from dock import uploads
 from dock.window import MainWindow
 from tests.window_support import OFFSCREEN_NOISE, windows
-from worker.registry import load_registry
+from worker.jobs import NewJob
+from worker.paths import DataDir
+from worker.registry import Registry, load_registry
 from worker.states import JobStatus
 from worker.store import Store
+from worker.uploads import Refusal
 
 pytestmark = OFFSCREEN_NOISE
 
@@ -139,6 +144,34 @@ def test_dropping_a_thousand_files_never_freezes_the_window(qtbot: QtBot, window
     assert len({done for done, _ in progress}) > 3, "the progress indicator moved during the drop"
     assert store.counts()[JobStatus.PENDING] == 1000
     assert not window.upload_progress.isVisible()
+
+
+def test_closing_abandons_the_batch_being_copied(qtbot: QtBot, window: MainWindow, store: Store, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "batch"
+    files(folder, *(f"file-{i:02d}.txt" for i in range(2 * uploads.CHUNK)))
+    copying = threading.Event()
+    copied_after_stop: list[int] = []
+    real_prepare = uploads.prepare
+
+    def prepare(data: DataDir, paths: list[Path], registry: Registry,
+                on_file: Callable[[int, int], None]) -> tuple[list[NewJob], list[Refusal]]:
+        def on_each_file(index: int, count: int) -> None:
+            if index == 1:  # hold the first batch until the window asks the uploader to stop
+                copying.set()
+                assert window.uploads.stopping.wait(10)
+            elif window.uploads.stopping.is_set():
+                copied_after_stop.append(index)
+            on_file(index, count)
+        return real_prepare(data, paths, registry, on_file=on_each_file)
+
+    monkeypatch.setattr(uploads, "prepare", prepare)
+    window.add_files([str(folder)])
+    qtbot.waitUntil(copying.is_set)
+    window.uploads.stop()  # what closing the window does; it blocks until the upload thread has ended
+    assert copied_after_stop == [], f"{len(copied_after_stop)} more files were copied after the stop"
+    assert store.list_jobs() == []
+    assert list(store.data.staging.iterdir()) == [], "the abandoned batch's copies are removed"
 
 
 def test_drop_on_the_main_window_edge(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
