@@ -16,18 +16,26 @@ from worker.paths import DataDir
 log = logging.getLogger(__name__)
 
 WORKER_GRACE_S = 5.0  # the worker's own --grace for its handlers
-KILL_AFTER_MS = int((WORKER_GRACE_S + 3.0) * 1000)  # SIGTERM first; SIGKILL only if it outlives its grace
+# After its grace the worker still puts jobs back and writes their release, which may wait on a busy
+# database: SIGKILL only a worker that has outlived all of that by a wide margin.
+KILL_MARGIN_S = 10.0
 
-Command = Callable[[DataDir, int], list[str]]
+Command = Callable[[DataDir, int, float], list[str]]
 
 
-def worker_command(data: DataDir, concurrency: int) -> list[str]:
+def kill_after_ms(grace_s: float) -> int:
+    """How long after SIGTERM a worker started with this --grace is killed."""
+    return int((grace_s + KILL_MARGIN_S) * 1000)
+
+
+def worker_command(data: DataDir, concurrency: int, grace_s: float = WORKER_GRACE_S) -> list[str]:
     """The worker's command line: an argument list, never a shell string.
 
+    `--grace` is always given, so the window's kill deadline is derived from the grace the worker really has.
     `--parent-pid` makes the worker stop when this window's process dies, even by SIGKILL.
     """
     return [sys.executable, "-m", "worker", "--data-dir", str(data.root), "--concurrency", str(concurrency),
-            "--grace", f"{WORKER_GRACE_S:g}", "--parent-pid", str(os.getpid())]
+            "--grace", f"{grace_s:g}", "--parent-pid", str(os.getpid())]
 
 
 class WorkerState(StrEnum):
@@ -68,6 +76,7 @@ class WorkerProcess(QObject):
         state: stopped, starting, running, stopping or crashed.
         pid: the process id while it runs.
         concurrency: the slots it was started with.
+        grace_s: the --grace given to the worker; kill_after_ms follows from it unless given.
         outcome: how the last one ended.
     Signals:
         state_changed(WorkerState)
@@ -78,7 +87,7 @@ class WorkerProcess(QObject):
     finished = Signal(object)
 
     def __init__(self, data: DataDir, parent: QObject | None = None, command: Command = worker_command,
-                 kill_after_ms: int = KILL_AFTER_MS) -> None:
+                 grace_s: float = WORKER_GRACE_S, kill_after: int | None = None) -> None:
         super().__init__(parent)
         self._data = data
         self._command = command
@@ -88,10 +97,12 @@ class WorkerProcess(QObject):
         self.state = WorkerState.STOPPED
         self.pid: int | None = None
         self.concurrency = 0
+        self.grace_s = grace_s
+        self.kill_after_ms = kill_after_ms(grace_s) if kill_after is None else kill_after
         self.outcome: WorkerOutcome | None = None
         self._kill_timer = QTimer(self)
         self._kill_timer.setSingleShot(True)
-        self._kill_timer.setInterval(kill_after_ms)
+        self._kill_timer.setInterval(self.kill_after_ms)
         self._kill_timer.timeout.connect(self._on_kill_timer_timeout)
 
     @property
@@ -104,7 +115,7 @@ class WorkerProcess(QObject):
     def start(self, concurrency: int) -> None:
         if self.is_running():
             return
-        program, *args = self._command(self._data, concurrency)
+        program, *args = self._command(self._data, concurrency, self.grace_s)
         process = QProcess(self)
         # Its stderr (JSON lines) and stdout go straight to the worker log; the window reads that file.
         process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)

@@ -15,7 +15,7 @@ from pytestqt.qtbot import QtBot
 
 from dock.delegates import RowButton
 from dock.window import MainWindow
-from dock.worker_process import WorkerProcess, WorkerState, worker_command
+from dock.worker_process import WORKER_GRACE_S, WorkerProcess, WorkerState, worker_command
 from tests.test_window_actions import click_row_button
 from tests.window_support import OFFSCREEN_NOISE, close_window, open_window, settings_at, wait_shown
 from worker.paths import DataDir
@@ -134,7 +134,7 @@ def test_the_worker_log_is_viewable(qtbot: QtBot, window: MainWindow, store: Sto
 
 def test_a_crashed_worker_shows_its_exit_code_and_restarts(qtbot: QtBot, store: Store, tmp_path: Path) -> None:
     window = MainWindow(store, settings_at(tmp_path / "crash.ini"), poll_interval_ms=100,
-                        worker_command=lambda _data, _n: [sys.executable, "-c", "import sys; sys.exit(3)"])
+                        worker_command=lambda _data, _n, _grace: [sys.executable, "-c", "import sys; sys.exit(3)"])
     qtbot.addWidget(window, before_close_func=lambda w: w.shut_down())
     window.show()
     states: list[WorkerState] = []
@@ -153,7 +153,7 @@ def test_a_crashed_worker_shows_its_exit_code_and_restarts(qtbot: QtBot, store: 
 
 
 def test_a_worker_that_cannot_start_is_a_crash(qtbot: QtBot, store: Store, tmp_path: Path) -> None:
-    process = WorkerProcess(store.data, command=lambda _d, _n: [str(tmp_path / "no-such-program")])
+    process = WorkerProcess(store.data, command=lambda _d, _n, _g: [str(tmp_path / "no-such-program")])
     with qtbot.waitSignal(process.finished, timeout=10000) as blocker:
         process.start(1)
     assert process.state is WorkerState.CRASHED
@@ -163,8 +163,8 @@ def test_a_worker_that_cannot_start_is_a_crash(qtbot: QtBot, store: Store, tmp_p
 def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace(qtbot: QtBot, store: Store) -> None:
     stubborn = ("import signal, sys\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
                 "print('ready', flush=True)\nwhile True:\n    signal.pause()\n")
-    process = WorkerProcess(store.data, command=lambda _d, _n: [sys.executable, "-c", stubborn],
-                            kill_after_ms=300)
+    process = WorkerProcess(store.data, command=lambda _d, _n, _g: [sys.executable, "-c", stubborn],
+                            kill_after=300)
     process.start(1)
     qtbot.waitUntil(lambda: store.data.worker_log.exists() and "ready" in store.data.worker_log.read_text(),
                     timeout=10000)
@@ -173,6 +173,35 @@ def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace(qtbot: QtBot, s
     outcome = blocker.args[0]
     assert outcome.crash_exit and outcome.requested
     assert process.state is WorkerState.STOPPED, "we stopped it: not a crash"
+
+
+def test_the_kill_deadline_is_the_workers_grace_plus_a_margin(store: Store) -> None:
+    process = WorkerProcess(store.data, grace_s=2.5)
+    assert process.kill_after_ms == 12_500
+    assert WorkerProcess(store.data).kill_after_ms == (WORKER_GRACE_S + 10) * 1000
+    command = worker_command(store.data, 1, process.grace_s)
+    assert command[command.index("--grace") + 1] == "2.5"
+    default = worker_command(store.data, 1)
+    assert default[default.index("--grace") + 1] == f"{WORKER_GRACE_S:g}"
+
+
+def test_a_worker_releasing_its_jobs_after_its_grace_is_not_killed(qtbot: QtBot, store: Store) -> None:
+    # Its handlers' grace is 0.1 s, then releasing its jobs takes 3.5 s (a busy database): a proper
+    # shutdown, which the old deadline (grace + 3 s) cut short with SIGKILL.
+    slow = ("import signal, sys, threading\nstop = threading.Event()\n"
+            "signal.signal(signal.SIGTERM, lambda *_: stop.set())\nprint('ready', flush=True)\n"
+            "stop.wait()\nthreading.Event().wait(3.5)\nsys.exit(0)\n")
+    grace: list[float] = []
+    process = WorkerProcess(store.data, grace_s=0.1,
+                            command=lambda _d, _n, g: grace.append(g) or [sys.executable, "-c", slow])
+    process.start(1)
+    qtbot.waitUntil(lambda: store.data.worker_log.exists() and "ready" in store.data.worker_log.read_text(),
+                    timeout=10000)
+    with qtbot.waitSignal(process.finished, timeout=20000) as blocker:
+        process.stop()
+    assert grace == [0.1]
+    outcome = blocker.args[0]
+    assert not outcome.crash_exit and outcome.code == 0, f"the worker {outcome}"
 
 
 def test_the_worker_command_is_an_argument_list_for_this_data_folder(store: Store) -> None:
