@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dock import formatting
 from dock.model import Role, Row
 from worker.states import ACTIVE, Action, JobStatus
 
@@ -267,7 +268,7 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal
         bar.direction = opt.direction
         bar.minimum, bar.maximum, bar.progress = 0, 100, row.progress
-        text = f"{row.progress}%  ·  {row.message}" if row.message else f"{row.progress}%"
+        text = f"{row.progress}%  ·  {formatting.shown(row.message)}" if row.message else f"{row.progress}%"
         bar.text = opt.fontMetrics.elidedText(text, Qt.TextElideMode.ElideRight, bar.rect.width() - 12)
         bar.textVisible = True
         bar.textAlignment = Qt.AlignmentFlag.AlignCenter
@@ -285,7 +286,8 @@ class ProgressDelegate(QStyledItemDelegate):
         selected = bool(opt.state & QStyle.StateFlag.State_Selected)
         painter.setPen(opt.palette.color(QPalette.ColorRole.HighlightedText) if selected else QColor(color))
         painter.drawText(rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                         opt.fontMetrics.elidedText(text, Qt.TextElideMode.ElideRight, rect.width()))
+                         opt.fontMetrics.elidedText(formatting.shown(text), Qt.TextElideMode.ElideRight,
+                                                    rect.width()))
         painter.restore()
 
     @staticmethod

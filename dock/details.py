@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 from functools import partial
@@ -88,17 +89,25 @@ def _mono() -> QPlainTextEdit:
     return edit
 
 
+def _plain_label(text: str = "") -> QLabel:
+    """A label for job data: never read as HTML, whatever a file name or an error contains."""
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
 class _Value(QLabel):
     """A field's value: one line, elided in the middle when the pane is narrow (the tooltip has it all)."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.setTextFormat(Qt.TextFormat.PlainText)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
     def set_value(self, text: str) -> None:
-        self.setText(text)
-        self.setToolTip(text if len(text) > 30 else "")
+        self.setText(formatting.shown(text))
+        self.setToolTip(formatting.plain_tip(text) if len(text) > 30 else "")
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         metrics = self.fontMetrics()
@@ -129,7 +138,7 @@ class DetailsPane(QWidget):
         self._loading = False
         self._background = Background("dock-details", self)
         self._stack = QStackedWidget()
-        self._empty = QLabel("Select a job to see its details")
+        self._empty = _plain_label("Select a job to see its details")
         self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._empty.setStyleSheet("color: #6b7280;")
         self._stack.addWidget(self._empty)
@@ -143,7 +152,7 @@ class DetailsPane(QWidget):
 
     def _build_job_page(self) -> QWidget:
         page = QWidget()
-        self.title = QLabel()
+        self.title = _plain_label()
         font = QFont(self.font())
         font.setPointSizeF(font.pointSizeF() * 1.25)
         font.setBold(True)
@@ -202,7 +211,8 @@ class DetailsPane(QWidget):
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setWidget(fields)
         self.error_title = _section("Error")
-        self.error = QLabel()
+        self.error = _plain_label()
+        self._error = ""  # as stored, for Copy Error
         self.error.setWordWrap(True)
         self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error.setStyleSheet("color: #b91c1c; font-weight: bold;")
@@ -242,7 +252,7 @@ class DetailsPane(QWidget):
         self._load()
 
     def _show_empty(self, text: str) -> None:
-        self._empty.setText(text)
+        self._empty.setText(formatting.shown(text, multiline=True))
         self._stack.setCurrentIndex(0)
 
     def _on_timer_timeout(self) -> None:
@@ -280,13 +290,13 @@ class DetailsPane(QWidget):
             return
         self._shown = key
         self._stack.setCurrentIndex(1)
-        self.title.setText(job.filename)
-        self.title.setToolTip(job.filename)
+        self.title.setText(formatting.shown(job.filename))
+        self.title.setToolTip(formatting.plain_tip(job.filename))
         color = STATUS_COLORS[job.status]
         self.subtitle.setText(f"<span style='color:{color}; font-weight:bold'>"
                               f"{formatting.STATUS_LABELS[job.status]}</span>"
                               f"<span style='color:#6b7280'>&nbsp;&nbsp;·&nbsp;&nbsp;job #{job.id}"
-                              f"&nbsp;&nbsp;·&nbsp;&nbsp;{job.handler}</span>")
+                              f"&nbsp;&nbsp;·&nbsp;&nbsp;{html.escape(formatting.shown(job.handler))}</span>")
         for name, text in field_values(job, self._store.data.job_dir(job.id)).items():
             self.fields[name].set_value(text or "—")
         self._render_error(job)
@@ -306,22 +316,24 @@ class DetailsPane(QWidget):
         for widget in (self.error_title, self.error, self.copy_error):
             widget.setVisible(has_error)
         self.traceback.setVisible(bool(job.traceback))
-        self.error.setText(job.error or "")
+        self._error = job.error or ""
+        self.error.setText(formatting.shown(self._error, multiline=True))
         self.traceback.setPlainText(job.traceback or "")
 
     def _render_history(self, events: list[Event]) -> None:
         self.history.clear()
         for event in events:
             change = f"{event.from_status or 'new'} → {event.to_status}"
-            item = QTreeWidgetItem([formatting.when_full(event.at), change, event.actor, event.reason])
-            item.setToolTip(3, event.reason)
+            item = QTreeWidgetItem([formatting.when_full(event.at), change, formatting.shown(event.actor),
+                                    formatting.shown(event.reason)])
+            item.setToolTip(3, formatting.plain_tip(event.reason))
             self.history.addTopLevelItem(item)
         for column in range(3):
             self.history.resizeColumnToContents(column)  # a few dozen rows at most
 
     def error_text(self) -> str:
         """What Copy Error puts on the clipboard: the message, then the traceback."""
-        return "\n\n".join(part for part in (self.error.text(), self.traceback.toPlainText()) if part)
+        return "\n\n".join(part for part in (self._error, self.traceback.toPlainText()) if part)
 
     def _on_copy_error_clicked(self) -> None:
         QGuiApplication.clipboard().setText(self.error_text())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from datetime import datetime
 
@@ -70,3 +72,37 @@ def size(nbytes: int) -> str:
 
 def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+# C0 and C1 controls, lone surrogates (undecodable bytes smuggled into text) and the bidirectional overrides
+# that can make a name read backwards: shown escaped, so a job's data always reads as what it is.
+_UNSHOWN = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in _NAMED:
+        return _NAMED[char]
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the undecodable byte itself
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def shown(text: str, multiline: bool = False) -> str:
+    """Job data (a file name, an error) as a label shows it: control characters and undecodable bytes escaped.
+
+    `multiline` keeps line breaks and tabs, for the error message under its own heading.
+    """
+    if multiline:
+        return "\n".join("\t".join(_UNSHOWN.sub(_escape, part) for part in line.split("\t"))
+                         for line in text.split("\n"))
+    return _UNSHOWN.sub(_escape, text)
+
+
+def plain_tip(text: str) -> str:
+    """A tooltip that shows `text` literally: Qt guesses whether a tooltip is HTML, so give it escaped HTML."""
+    if not text:
+        return ""
+    return "<p>" + html.escape(shown(text, multiline=True), quote=False).replace("\n", "<br>") + "</p>"

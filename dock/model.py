@@ -264,9 +264,9 @@ class JobModel(QAbstractTableModel):
             case Column.ID:
                 return str(row.id)
             case Column.FILE:
-                return row.filename
+                return formatting.shown(row.filename)
             case Column.HANDLER:
-                return row.handler
+                return formatting.shown(row.handler)
             case Column.STATUS:
                 return self.busy_label(row.id) or formatting.STATUS_LABELS[row.status]
             case Column.PROGRESS:
@@ -295,10 +295,12 @@ class JobModel(QAbstractTableModel):
             if column in MUTED:
                 return MUTED_COLOR
         if role == Qt.ItemDataRole.ToolTipRole:
+            # Qt guesses whether a tooltip is HTML: job data goes in escaped, so it always reads literally.
             if column == Column.FILE:
-                return row.filename
+                return formatting.plain_tip(row.filename)
             if column in (Column.STATUS, Column.PROGRESS):
-                return row.error if row.status is JobStatus.FAILED else (row.message or None)
+                tip = row.error if row.status is JobStatus.FAILED else row.message
+                return formatting.plain_tip(tip) if tip else None
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802

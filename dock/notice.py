@@ -40,6 +40,7 @@ class Notice(QFrame):
         self.details: list[str] = []
         self._mark = QLabel()
         self._text = QLabel()
+        self._text.setTextFormat(Qt.TextFormat.PlainText)  # messages quote file names and errors
         self._text.setWordWrap(True)
         self._text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._toggle = QPushButton("Show details")
