@@ -144,7 +144,7 @@ def test_details_show_the_result_and_open_the_output_folder(qtbot: QtBot, window
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     opened: list[QUrl] = []
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
-    store.data.output_dir(seeded.completed).mkdir(parents=True)
+    store.data.output_dir(seeded.completed).mkdir(parents=True, exist_ok=True)  # uploads make it at once
     qtbot.waitUntil(lambda: window.model.rowCount() == 6)
     select(window, seeded.completed)
     qtbot.waitUntil(lambda: window.details.title.text() == "quarterly-report.pdf")
