@@ -185,11 +185,7 @@ class ActionsDelegate(QStyledItemDelegate):
         self._pressed: tuple[int, RowButton] | None = None
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
-        opt = QStyleOptionViewItem(option)
-        self.initStyleOption(opt, index)
-        opt.text = ""
-        style = opt.widget.style() if opt.widget else QApplication.style()
-        style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, opt, painter, opt.widget)
+        opt, _style = paint_panel(self, painter, option, index)
         row: Row = index.data(Role.ROW)
         busy: str | None = index.data(Role.BUSY)
         painter.save()
@@ -244,16 +240,25 @@ class ActionsDelegate(QStyledItemDelegate):
         return button.spec.tip if button else None
 
 
+def paint_panel(delegate: QStyledItemDelegate, painter: QPainter, option: QStyleOptionViewItem,
+                index: Index) -> tuple[QStyleOptionViewItem, QStyle]:
+    """Paint only the item's panel (background, selection) and return the option and style to paint on it.
+
+    Qt 6 styles do not paint the panel under a progress bar or custom painting: it is done here first.
+    """
+    opt = QStyleOptionViewItem(option)
+    delegate.initStyleOption(opt, index)
+    opt.text = ""
+    style = opt.widget.style() if opt.widget else QApplication.style()
+    style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, opt, painter, opt.widget)
+    return opt, style
+
+
 class ProgressDelegate(QStyledItemDelegate):
     """Running jobs get a painted progress bar with their step message; the others a short word."""
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
-        opt = QStyleOptionViewItem(option)
-        self.initStyleOption(opt, index)
-        opt.text = ""
-        style = opt.widget.style() if opt.widget else QApplication.style()
-        # Qt 6 styles do not paint the item's panel under a progress bar: paint the selection first.
-        style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, opt, painter, opt.widget)
+        opt, style = paint_panel(self, painter, option, index)
         row: Row = index.data(Role.ROW)
         if row.status is JobStatus.RUNNING:
             self._paint_bar(painter, opt, style, row)
