@@ -22,8 +22,9 @@ from worker.paths import APP_NAME, ENV_DATA_DIR, resolve_data_dir
 from worker.registry import load_registry
 from worker.schema import jobs
 from worker.states import DockError, JobNotFound, JobStatus
-from worker.store import ChangeWatcher, Store
+from worker.store import Store
 from worker.uploads import prepare
+from worker.watch import ChangeWatcher
 
 P, R, C, F, X = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED,
                  JobStatus.CANCELLED)

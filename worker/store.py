@@ -13,15 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     ColumnElement,
     Connection,
-    bindparam,
-    case,
     delete,
     func,
     insert,
-    literal,
     or_,
     select,
     update,
@@ -30,6 +26,17 @@ from sqlalchemy import (
 from worker.db import Role, open_engine, translated
 from worker.jobs import Claim, Event, Job, NewJob, Outcome
 from worker.paths import DataDir, resolve_data_dir
+from worker.queries import (
+    ADD_EVENTS,
+    ADD_JOBS,
+    CLAIM,
+    COMPLETE,
+    HAS_DUE,
+    PROGRESS,
+    filtered,
+    not_before,
+    ordered,
+)
 from worker.schema import job_events, jobs, workers
 from worker.states import ALLOWED, Action, DockError, JobNotFound, JobStatus, TransitionRefused
 
@@ -38,50 +45,6 @@ COMPLETED, FAILED, CANCELLED = JobStatus.COMPLETED.value, JobStatus.FAILED.value
 DEFAULT_MAX_ATTEMPTS = 3
 FORCE_FAIL_REASON = "force-failed by user"
 STALE_STAGING_S = 24 * 3600.0  # an upload still being copied touches its files far more often than this
-SORT_KEYS = ("id", "filename", "handler", "status", "progress", "attempts", "created_at", "duration")
-
-
-def not_before(value: float, column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """max(value, column) in portable SQL: keeps created <= started <= finished even if the clock steps back."""
-    return case((column > value, column), else_=literal(value))
-
-
-def _not_before_now(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    return case((column > bindparam("now"), column), else_=bindparam("now"))
-
-
-# The worker's hot path, built once: constructing the expression per call cost more than running it.
-_FENCE = (jobs.c.id == bindparam("job_id"), jobs.c.claim_token == bindparam("token"), jobs.c.status == RUNNING)
-_DUE = (
-    select(jobs.c.id)
-    .where(jobs.c.status == PENDING, jobs.c.run_after <= bindparam("now"))
-    .order_by(jobs.c.run_after, jobs.c.id)  # walks ix_jobs_claim: the cost does not grow with backlog
-)
-_HAS_DUE = _DUE.limit(1)
-_CLAIM = (
-    update(jobs)
-    # The status is re-checked (other databases need it), but through coalesce(): given a bare
-    # `status = 'pending'`, SQLite walks every pending row through ix_jobs_claim instead of fetching the
-    # chosen ids by primary key, and each claim costs O(backlog).
-    # tests/test_reliability.py::test_claiming_costs_the_same_at_any_backlog holds this.
-    .where(jobs.c.id.in_(_DUE.limit(bindparam("limit")).scalar_subquery()),
-           func.coalesce(jobs.c.status, "") == PENDING)
-    .values(
-        status=RUNNING, claim_token=bindparam("token"), claimed_by=bindparam("worker"),
-        attempts=jobs.c.attempts + 1, started_at=_not_before_now(jobs.c.created_at), finished_at=None,
-        progress=0, message="", updated_at=bindparam("now"), rev=jobs.c.rev + 1,
-    )
-    .returning(jobs.c.id, jobs.c.handler, jobs.c.input_path, jobs.c.params, jobs.c.attempts, jobs.c.max_attempts)
-)
-_PROGRESS = update(jobs).where(*_FENCE).values(
-    progress=bindparam("percent"), message=bindparam("text"), updated_at=bindparam("now"), rev=jobs.c.rev + 1)
-_COMPLETE = update(jobs).where(*_FENCE).values(
-    status=COMPLETED, progress=100, result=bindparam("outcome", type_=JSON), claim_token=None, claimed_by=None,
-    error=None, traceback=None, finished_at=_not_before_now(jobs.c.started_at), updated_at=bindparam("now"),
-    rev=jobs.c.rev + 1,
-)
-_ADD_EVENTS = insert(job_events)
-_ADD = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +110,7 @@ class Store:
 
     def _event(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            conn.execute(_ADD_EVENTS, list(rows))
+            conn.execute(ADD_EVENTS, list(rows))
 
     # ---- adding -------------------------------------------------------------------------------------------
 
@@ -174,7 +137,7 @@ class Store:
             for nj in new_jobs
         ]
         with self._write() as conn:
-            ids = list(conn.scalars(_ADD, values))
+            ids = list(conn.scalars(ADD_JOBS, values))
             self._event(conn, [
                 {"job_id": i, "at": now, "actor": actor, "from_status": None, "to_status": PENDING,
                  "reason": f"added {nj.filename!r} for handler {nj.handler}"}
@@ -385,29 +348,6 @@ class Store:
             ).all()
         return [Event(*row) for row in rows]
 
-    def _filtered(self, status: JobStatus | str | None, search: str | None) -> list[ColumnElement[bool]]:
-        where: list[ColumnElement[bool]] = []
-        if status:
-            where.append(jobs.c.status == JobStatus(status).value)
-        term = (search or "").strip()
-        if term:
-            escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            match: list[ColumnElement[bool]] = [jobs.c.filename.ilike(f"%{escaped}%", escape="\\"),
-                                                jobs.c.handler.ilike(f"%{escaped}%", escape="\\")]
-            if term.lstrip("#").isdigit():
-                match.append(jobs.c.id == int(term.lstrip("#")))
-            where.append(or_(*match))
-        return where
-
-    def _order(self, order_by: str, descending: bool) -> list[ColumnElement[Any]]:
-        if order_by not in SORT_KEYS:
-            raise DockError(f"cannot sort by {order_by!r}; choose one of {', '.join(SORT_KEYS)}")
-        key: ColumnElement[Any] = (
-            func.coalesce(jobs.c.finished_at, jobs.c.updated_at) - jobs.c.started_at
-            if order_by == "duration" else jobs.c[order_by]
-        )
-        return [key.desc(), jobs.c.id.desc()] if descending else [key.asc(), jobs.c.id.asc()]
-
     def list_jobs(
         self,
         status: JobStatus | str | None = None,
@@ -417,7 +357,7 @@ class Store:
         limit: int | None = None,
     ) -> list[Job]:
         """Jobs matching the filter, newest first unless told otherwise."""
-        query = select(jobs).where(*self._filtered(status, search)).order_by(*self._order(order_by, descending))
+        query = select(jobs).where(*filtered(status, search)).order_by(*ordered(order_by, descending))
         with self._read() as conn:
             return [Job.from_row(row) for row in conn.execute(query.limit(limit))]
 
@@ -429,8 +369,8 @@ class Store:
         descending: bool = True,
     ) -> list[tuple[int, int]]:
         """(id, rev) of every matching job in display order: cheap enough to diff a 100,000-row view."""
-        query = (select(jobs.c.id, jobs.c.rev).where(*self._filtered(status, search))
-                 .order_by(*self._order(order_by, descending)))
+        query = (select(jobs.c.id, jobs.c.rev).where(*filtered(status, search))
+                 .order_by(*ordered(order_by, descending)))
         with self._read() as conn:
             # Straight to the DBAPI cursor: SQLAlchemy's per-row processing doubles the cost over 100,000 rows,
             # and these two integer columns need none of it.
@@ -508,7 +448,7 @@ class Store:
     def has_due_work(self) -> bool:
         """A cheap read: is any pending job due? Lets an idle worker skip taking the write lock."""
         with self._read() as conn:
-            return conn.scalar(_HAS_DUE, {"now": self.clock()}) is not None
+            return conn.scalar(HAS_DUE, {"now": self.clock()}) is not None
 
     def next_due_at(self) -> float | None:
         with self._read() as conn:
@@ -519,7 +459,7 @@ class Store:
         now = self.clock()
         token = uuid.uuid4().hex
         with self._write() as conn:
-            rows = conn.execute(_CLAIM, {"now": now, "limit": limit, "token": token, "worker": worker_id}).all()
+            rows = conn.execute(CLAIM, {"now": now, "limit": limit, "token": token, "worker": worker_id}).all()
             self._event(conn, [
                 {"job_id": r.id, "at": now, "actor": worker_id, "from_status": PENDING, "to_status": RUNNING,
                  "reason": f"attempt {r.attempts} of {r.max_attempts}"}
@@ -534,7 +474,7 @@ class Store:
 
     def report_progress(self, job_id: int, token: str, percent: int, message: str) -> bool:
         with self._write() as conn:
-            return conn.execute(_PROGRESS, {
+            return conn.execute(PROGRESS, {
                 "job_id": job_id, "token": token, "percent": max(0, min(100, int(percent))), "text": message[:500],
                 "now": self.clock(),
             }).rowcount == 1
@@ -548,7 +488,7 @@ class Store:
         now = self.clock()
         with self._write() as conn:
             changed = conn.execute(
-                _COMPLETE, {"job_id": job_id, "token": token, "outcome": result, "now": now}
+                COMPLETE, {"job_id": job_id, "token": token, "outcome": result, "now": now}
             ).rowcount == 1
             if changed:
                 self._event(conn, [{"job_id": job_id, "at": now, "actor": actor, "from_status": RUNNING,
@@ -616,25 +556,3 @@ class Store:
                 removed.append(int(folder.name))
         return sorted(removed)
 
-
-class ChangeWatcher:
-    """Tells cheaply whether anyone committed to the store since the last look (PRAGMA data_version).
-
-    It holds one connection of its own: data_version only moves for commits made by other connections.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self._conn = store.engine.connect().execution_options(sqlite_begin="DEFERRED")
-        self._seen: int | None = None
-
-    def changed(self) -> bool:
-        """True on the first call and whenever another connection has committed since the previous call."""
-        try:
-            version = int(self._conn.exec_driver_sql("PRAGMA data_version").scalar() or 0)
-        finally:
-            self._conn.rollback()
-        changed, self._seen = version != self._seen, version
-        return changed
-
-    def close(self) -> None:
-        self._conn.close()
