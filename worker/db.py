@@ -14,11 +14,6 @@ from sqlalchemy.exc import DBAPIError
 
 from worker.states import DockError
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
-
 SCHEMA_HEAD = "0002"  # tests/test_schema.py checks this against the migration scripts
 KNOWN_REVISIONS = frozenset({"0001", "0002"})
 BUSY_TIMEOUT_S = 10.0  # the default; DOCK_BUSY_TIMEOUT (seconds) overrides it
@@ -139,6 +134,9 @@ def _install_pragmas(engine: Engine, role: Role) -> None:
         # 50,000-job backlog, where the default made each claim re-read pages (drain fell ~17 %).
         cursor.execute("PRAGMA cache_size = -16384")
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
+        # WAL lets readers (the window) go on while a writer (the worker) commits. It is persistent, and
+        # must be set outside a transaction, hence here.
+        cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -177,46 +175,13 @@ def _migrate(engine: Engine, path: Path) -> None:
         command.upgrade(config, "head")
 
 
-@contextmanager
-def _opening_in_turn(path: Path) -> Iterator[None]:
-    """Processes opening the store take turns through its checks and its switch to WAL.
-
-    Switching a new database to WAL needs it to themselves: SQLite answers "database is locked" at once,
-    without waiting out the busy timeout, if another process has it open meanwhile (six processes opening a
-    new store together saw it). A lock on the data folder itself (no file added) makes them wait in turn.
-    """
-    if fcntl is None:  # no flock (Windows): the race stays, as narrow as it is
-        yield
-        return
-    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(folder, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(folder)  # releases the lock
-
-
-def _ensure_wal(path: Path) -> None:
-    """WAL lets readers (the window) go on while a writer (the worker) commits; it is persistent."""
-    conn = sqlite3.connect(path, timeout=busy_timeout())
-    try:
-        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
-    finally:
-        conn.close()
-
-
 def open_engine(path: Path, role: Role = "user") -> Engine:
     """An engine on the store at `path`, created or upgraded to the current schema."""
     try:
-        with _opening_in_turn(path):
-            _check_before_open(path)
-            _create_file(path)
-            _ensure_wal(path)
+        _check_before_open(path)
+        _create_file(path)
     except OSError as error:  # a folder in its place, no permission to read it
         raise DatabaseError(f"the database {path} cannot be used: {error.strerror or error}") from error
-    except sqlite3.DatabaseError as error:
-        raise translate(error, path) from error
     engine = create_engine(
         f"sqlite+pysqlite:///{path}",
         connect_args={"timeout": busy_timeout_for(role), "check_same_thread": False},
