@@ -274,11 +274,16 @@ def _window_step(window: Any, rng: random.Random, tally: Counter[str]) -> None:
 @pytest.mark.reliability
 @pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 def test_four_workers_the_window_and_the_command_line_at_once(
-        tmp_path: Path, plugin_env: dict[str, str], report: Report, qtbot: Any) -> None:
+        tmp_path: Path, plugin_env: dict[str, str], report: Report, qtbot: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from PySide6.QtCore import QSettings
 
     from dock.window import MainWindow
 
+    # Jobs force-failed and retried over and over climb the backoff towards minutes: keep retries quick here
+    # (the window's store and every `dock` the command-line user runs read these).
+    monkeypatch.setenv("DOCK_RETRY_BASE", "0.2")
+    monkeypatch.setenv("DOCK_RETRY_CAP", "1")
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     started = time.monotonic()

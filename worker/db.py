@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,10 +149,36 @@ def _install_pragmas(engine: Engine, role: Role) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def _create_file(path: Path) -> None:
-    if not path.exists():
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
+def _engine(path: Path, role: Role) -> Engine:
+    engine = create_engine(
+        f"sqlite+pysqlite:///{path}",
+        connect_args={"timeout": busy_timeout_for(role), "check_same_thread": False},
+    )
+    _install_pragmas(engine, role)
+    return engine
+
+
+def _create_new(path: Path, role: Role) -> None:
+    """Build a new store under a temporary name, then link it into place.
+
+    Another process opening the same new store at that moment sees nothing or a complete, migrated WAL
+    database, never one half made: switching a database to WAL while another process has it open fails at
+    once with "database is locked", without waiting out the busy timeout.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.new")
+    os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    try:
+        engine = _engine(temporary, role)
+        try:
+            _migrate(engine, temporary)
+        finally:
+            engine.dispose()  # the last connection closing checkpoints the WAL into the file
+        with contextlib.suppress(FileExistsError):  # another process linked its own first: use that one
+            os.link(temporary, path)
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{temporary}{suffix}")
 
 
 def _migrate(engine: Engine, path: Path) -> None:
@@ -179,14 +207,13 @@ def open_engine(path: Path, role: Role = "user") -> Engine:
     """An engine on the store at `path`, created or upgraded to the current schema."""
     try:
         _check_before_open(path)
-        _create_file(path)
+        if not path.exists():
+            _create_new(path, role)
     except OSError as error:  # a folder in its place, no permission to read it
         raise DatabaseError(f"the database {path} cannot be used: {error.strerror or error}") from error
-    engine = create_engine(
-        f"sqlite+pysqlite:///{path}",
-        connect_args={"timeout": busy_timeout_for(role), "check_same_thread": False},
-    )
-    _install_pragmas(engine, role)
+    except DBAPIError as error:
+        raise translate(error, path) from error
+    engine = _engine(path, role)
     try:
         _migrate(engine, path)
     except DBAPIError as error:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import random
 import time
 import uuid
@@ -69,6 +71,19 @@ class Backoff:
     def delay(self, attempts: int) -> float:
         return min(self.cap, self.base * 2 ** max(0, attempts - 1)) * random.uniform(0.5, 1.0)
 
+    @classmethod
+    def from_env(cls) -> Backoff:
+        """The defaults, or $DOCK_RETRY_BASE / $DOCK_RETRY_CAP (seconds), e.g. for a dock that should retry fast."""
+        def seconds(name: str, default: float) -> float:
+            try:
+                value = float(os.environ.get(name, default))
+            except ValueError:
+                return default
+            return value if math.isfinite(value) and value >= 0 else default
+
+        default = cls()
+        return cls(seconds("DOCK_RETRY_BASE", default.base), seconds("DOCK_RETRY_CAP", default.cap))
+
 
 class Store:
     """The job store on one data folder. Safe to share between threads; many processes may open it at once."""
@@ -82,7 +97,7 @@ class Store:
     ) -> None:
         self.data = DataDir(resolve_data_dir(data_dir)).ensure()
         self.engine = open_engine(self.data.database, role)
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff.from_env()
         self.clock = clock
 
     def close(self) -> None:
