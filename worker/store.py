@@ -465,10 +465,6 @@ class Store:
         with self._read() as conn:
             return conn.scalar(HAS_DUE, {"now": self.clock()}) is not None
 
-    def next_due_at(self) -> float | None:
-        with self._read() as conn:
-            return conn.scalar(select(func.min(jobs.c.run_after)).where(jobs.c.status == PENDING))
-
     def claim(self, worker_id: str, limit: int = 1) -> list[Claim]:
         """Atomically claim up to `limit` due jobs, oldest due first; no job is ever claimed twice."""
         now = self.clock()
