@@ -273,7 +273,7 @@ def test_a_second_signal_stops_at_once(tmp_path: Path, plugin_env: dict[str, str
 def test_kill_9_of_a_worker_mid_job_then_a_new_worker_rescues_it(
         tmp_path: Path, plugin_env: dict[str, str], sample_file: Path) -> None:
     with Store(tmp_path / "data") as store:
-        job = add_job(store, sample_file, "sleep", seconds="2")
+        job = add_job(store, sample_file, "sleep", seconds="4")  # long enough to be mid-job at the kill
         first = WorkerProcess(store.data.root, plugin_env, "--lease", "2")
         wait_progress(store, job)
         handler_pid = first.find("job started", job=job)[0]["pid"]
@@ -292,7 +292,7 @@ def test_kill_9_of_a_worker_mid_job_then_a_new_worker_rescues_it(
 def test_a_worker_paused_past_its_lease_cannot_finish_its_old_job(
         tmp_path: Path, plugin_env: dict[str, str], sample_file: Path) -> None:
     with Store(tmp_path / "data") as store:
-        job = add_job(store, sample_file, "sleep", seconds="1.5")
+        job = add_job(store, sample_file, "sleep", seconds="4")  # cannot finish before the pause under load
         paused = WorkerProcess(store.data.root, plugin_env, "--lease", "2")
         wait_progress(store, job)
         paused.signal(signal.SIGSTOP)
