@@ -328,18 +328,21 @@ def test_four_workers_the_window_and_the_command_line_at_once(
         # Each job claimed once per attempt: no (job, attempt) started twice, across all four workers...
         starts = Counter((e["job"], e["attempt"]) for w in workers for e in w.find("job started"))
         assert max(starts.values()) == 1
-        # ...and every claim the store recorded was started by exactly one worker.
+        # ...and every start was a claim the store recorded. A claim may end unstarted: workers claim short jobs
+        # ahead, and one cancelled, deleted or given back before its turn never starts.
         started_per_job = Counter(job_id for job_id, _ in starts)
         remaining = store.get_many(ids)
         claims = events_per_job(store, "running")
-        assert {j: claims[j] for j in remaining} == {j: started_per_job[j] for j in remaining}
+        assert not [j for j in remaining if started_per_job[j] > claims[j]]
+        unstarted = sum(claims[j] - started_per_job[j] for j in remaining)
         assert not [row for row in remaining.values() if row.status in (JobStatus.PENDING, JobStatus.RUNNING)]
         assert integrity(store) == "ok"
         deleted = set(ids) - set(remaining)
         assert not [j for j in deleted if store.data.job_dir(j).exists()]  # no file of a deleted job survives
         assert list(store.data.staging.iterdir()) == []
         final = Counter(row.status.value for row in remaining.values())
-    report(jobs=RACE_JOBS, workers=4, claims=sum(starts.values()), window_actions=dict(tally),
+    report(jobs=RACE_JOBS, workers=4, claims=sum(starts.values()), claims_unstarted=unstarted,
+           window_actions=dict(tally),
            window_outcomes=dict(outcomes), cli_calls=len(cli.runs),
            cli_refused=sum(1 for _, code, _ in cli.runs if code == 1), deleted=len(deleted), final=dict(final),
            locked_errors=0, seconds=f"{time.monotonic() - started:.1f}", seed=seed)
@@ -364,8 +367,9 @@ def test_deleting_a_job_as_its_new_handler_process_starts_leaves_that_process_al
 # ---- the drain rate must not fall with the backlog ---------------------------------------------------------
 
 def _vm_steps(store: Store, run: Callable[[], object]) -> int:
-    """SQLite virtual-machine steps (in hundreds) spent by the UPDATEs that `run` makes: a cost that does not
-    depend on the machine's speed or load, so it can be compared across backlogs without timing anything."""
+    """SQLite virtual-machine steps (in hundreds) spent by the transactions that `run` makes: a cost that does
+    not depend on the machine's speed or load, so it can be compared across backlogs without timing anything.
+    Counted per connection checked out of the pool, since the hot path runs on the driver's cursor."""
     from sqlalchemy import event
 
     steps = [0]
@@ -374,20 +378,19 @@ def _vm_steps(store: Store, run: Callable[[], object]) -> int:
         steps[0] += 1
         return 0  # carry on
 
-    def before(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE"):
-            conn.connection.dbapi_connection.set_progress_handler(count, 100)
+    def checkout(dbapi_connection: Any, *_args: Any) -> None:
+        dbapi_connection.set_progress_handler(count, 100)
 
-    def after(conn: Any, *_args: Any) -> None:
-        conn.connection.dbapi_connection.set_progress_handler(None, 0)
+    def checkin(dbapi_connection: Any, *_args: Any) -> None:
+        dbapi_connection.set_progress_handler(None, 0)
 
-    event.listen(store.engine, "before_cursor_execute", before)
-    event.listen(store.engine, "after_cursor_execute", after)
+    event.listen(store.engine, "checkout", checkout)
+    event.listen(store.engine, "checkin", checkin)
     try:
         run()
     finally:
-        event.remove(store.engine, "before_cursor_execute", before)
-        event.remove(store.engine, "after_cursor_execute", after)
+        event.remove(store.engine, "checkout", checkout)
+        event.remove(store.engine, "checkin", checkin)
     return steps[0]
 
 

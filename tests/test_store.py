@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import job_in, new_job
-from worker.jobs import NewJob
+from worker.jobs import Completion, NewJob
 from worker.paths import APP_NAME, ENV_DATA_DIR, resolve_data_dir
 from worker.registry import load_registry
 from worker.schema import jobs
@@ -342,6 +342,37 @@ def test_a_stale_token_can_never_overwrite_a_newer_claim(store: Store) -> None:
     assert store.report_progress(job_id, claim.token, 40, "mine")
     assert store.complete(job_id, claim.token, {"n": 2}, "w2")
     assert store.get(job_id).claimed_by is None
+
+
+def test_one_transaction_records_completions_and_claims_the_next_jobs(store: Store) -> None:
+    ids = store.add([new_job(f"{i}") for i in range(6)])
+    claimed = store.claim("w", limit=3)
+    cancelled = claimed[1].job_id
+    store.cancel(cancelled)  # its late completion must be refused on its own, not take the batch down
+    watcher = ChangeWatcher(store)
+    watcher.changed()
+    late = store.clock()  # each job really started after the claim: claimed ahead, it waited its turn
+    done = [Completion(c.job_id, c.token, {"n": c.job_id}, late) for c in claimed]
+    recorded, more = store.complete_and_claim("w", done, 2)
+    assert watcher.changed() and not watcher.changed()  # one commit for all of it
+    assert recorded == {claimed[0].job_id, claimed[2].job_id}
+    assert [c.job_id for c in more] == ids[3:5]
+    for job_id in recorded:
+        job = store.get(job_id)
+        assert (job.status, job.result, job.started_at) == (C, {"n": job_id}, late)
+        assert job.finished_at is not None and job.finished_at >= job.started_at
+        assert [e.to_status for e in store.history(job_id)] == ["pending", "running", "completed"]
+    assert store.get(cancelled).status == X
+    assert store.get(ids[5]).status == P
+
+
+def test_a_completion_never_moves_the_start_before_the_claim(store: Store) -> None:
+    (job_id,) = store.add([new_job()])
+    (claim,) = store.claim("w")
+    claimed_at = store.get(job_id).started_at
+    assert claimed_at is not None
+    assert store.complete_and_claim("w", [Completion(job_id, claim.token, None, claimed_at - 100)], 0)[0] == {job_id}
+    assert store.get(job_id).started_at == claimed_at
 
 
 def test_a_finished_job_cannot_be_finished_again(store: Store) -> None:

@@ -217,7 +217,7 @@ def test_an_outcome_the_store_refuses_for_a_while_is_recorded_later_not_lost(
         blocker = sqlite3.connect(store.data.database, isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")  # another program holds the write lock as the job finishes
         try:
-            worker.wait_for_event("could not record how a job ended; will retry", job=job)
+            worker.wait_for_event("could not record completed jobs or claim new ones; will retry", jobs=[job])
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
@@ -362,7 +362,9 @@ def test_the_worker_does_not_outlive_the_process_that_started_it(tmp_path: Path,
 def test_four_workers_racing_over_2000_jobs_claim_each_exactly_once(
         tmp_path: Path, plugin_env: dict[str, str]) -> None:
     with Store(tmp_path / "data") as store:
-        ids = store.add([NewJob("noop", f"f{i}.txt", None, f"f{i}.txt", 0, {}, 3) for i in range(2000)])
+        # Jobs of 20 ms: no-op jobs would all be done by the first worker before the fourth has started.
+        ids = store.add([NewJob("sleep", f"f{i}.txt", None, f"f{i}.txt", 0, {"seconds": "0.02"}, 3)
+                         for i in range(2000)])
         workers = [WorkerProcess(store.data.root, plugin_env, "--exit-when-idle", "--concurrency", "2")
                    for _ in range(4)]
         for worker in workers:
@@ -386,3 +388,58 @@ def test_the_window_flag_is_optional_from_a_shell(tmp_path: Path) -> None:
     assert result.returncode == 0
     for flag in ("--data-dir", "--concurrency", "--grace", "--exit-when-idle", "--parent-pid"):
         assert flag in result.stdout
+
+
+def short_jobs(store: Store, count: int) -> list[int]:
+    """No-op jobs without an upload: a handler that takes a fraction of a millisecond, which the worker
+    learns to claim ahead."""
+    return store.add([NewJob("noop", f"q{i}.txt", None, f"q{i}.txt", 0, {}, 3) for i in range(count)])
+
+
+def slow_job(store: Store, seconds: str) -> int:
+    (job_id,) = store.add([NewJob("sleep", "slow.txt", None, "slow.txt", 0, {"seconds": seconds}, 3)])
+    return job_id
+
+
+def test_short_jobs_claimed_ahead_are_given_back_when_a_slow_one_holds_up_their_slot(
+        tmp_path: Path, plugin_env: dict[str, str]) -> None:
+    with Store(tmp_path / "data") as store:
+        before = short_jobs(store, 60)  # they set the pace: the worker claims ahead behind them
+        slow = slow_job(store, "3")
+        after = short_jobs(store, 20)
+        worker = WorkerProcess(store.data.root, plugin_env)
+
+        def only_the_slow_job_is_held() -> bool:
+            counts = store.counts()
+            return (status_of(store, slow) == JobStatus.RUNNING and counts[JobStatus.RUNNING] == 1
+                    and counts[JobStatus.PENDING] == len(after))
+
+        wait_until(only_the_slow_job_is_held, 10, "the jobs claimed behind the slow one to be given back")
+        given_back = [j for j in after if any("claimed ahead" in e.reason for e in store.history(j))]
+        assert given_back, "no job was claimed ahead behind the slow one"
+        wait_until(lambda: store.unfinished() == 0, 30, "every job to finish")
+        rows = store.get_many([*before, slow, *after])
+        assert {row.status for row in rows.values()} == {JobStatus.COMPLETED}
+        assert {row.attempts for row in rows.values()} == {1}  # giving a job back does not spend an attempt
+        started = [e["job"] for e in worker.find("job started")]
+        assert sorted(started) == sorted(rows)  # each job ran once
+        assert worker.stop() == 0
+        assert worker.errors() == []
+
+
+def test_a_job_claimed_ahead_and_deleted_before_its_turn_never_runs(
+        tmp_path: Path, plugin_env: dict[str, str], sample_file: Path) -> None:
+    with Store(tmp_path / "data") as store:
+        short_jobs(store, 60)
+        slow = slow_job(store, "2")
+        target = add_job(store, sample_file, "noop")
+        (following,) = short_jobs(store, 1)
+        worker = WorkerProcess(store.data.root, plugin_env)
+        wait_until(lambda: status_of(store, target) == JobStatus.RUNNING, 10, "the job to be claimed ahead")
+        assert status_of(store, slow) == JobStatus.RUNNING  # claimed behind the slow job, so not started
+        store.delete(target)
+        wait_status(store, following, JobStatus.COMPLETED)
+        assert not worker.find("job started", job=target)
+        wait_until(lambda: not store.data.job_dir(target).exists(), 10, "the deleted job's folder to go")
+        assert worker.stop() == 0
+        assert worker.errors() == []

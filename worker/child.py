@@ -3,6 +3,10 @@
 Protocol: JSON lines. The worker writes {"op": "run", ...} / {"op": "cancel", "job_id": N} to our control
 pipe; we write {"ev": "ready" | "progress" | "done" | "failed" | "cancelled", ...} to the event pipe. Neither
 pipe is stdout or stderr, which go to the running job's log file, so nothing a handler prints can garble it.
+
+Runs are done in the order they came. The worker may send the next run while one is going, so that for short
+jobs this process never waits on the round trip; a cancel may name either, and one for a job not started yet
+means it is reported cancelled without running.
 """
 
 from __future__ import annotations
@@ -62,57 +66,81 @@ class Control:
 
     def __init__(self, stream: IO[str]) -> None:
         self.runs: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.cancel = threading.Event()
-        self.current: int | None = None
+        self.cancel = threading.Event()  # the current job's
+        self._lock = threading.Lock()
+        self._current: int | None = None
+        self._cancelled: set[int] = set()  # jobs sent to run but not started, since cancelled
         self._stream = stream
         threading.Thread(target=self._read, name="control", daemon=True).start()
+
+    def begin(self, job_id: int) -> bool:
+        """The main thread starts `job_id`; False if it was cancelled before it started."""
+        with self._lock:
+            self._current = job_id
+            self.cancel.clear()
+            if job_id in self._cancelled:
+                self._cancelled.discard(job_id)
+                self.cancel.set()
+            return not self.cancel.is_set()
 
     def _read(self) -> None:
         for line in self._stream:
             message = json.loads(line)
             if message["op"] == "run":
-                # Set here, not on the main thread: a cancel may follow the run request at once.
-                self.current = int(message["job_id"])
-                self.cancel.clear()
                 self.runs.put(message)
-            elif message["op"] == "cancel" and message["job_id"] == self.current:
-                self.cancel.set()
+            elif message["op"] == "cancel":
+                with self._lock:
+                    if message["job_id"] == self._current:
+                        self.cancel.set()
+                    else:
+                        self._cancelled.add(int(message["job_id"]))
             elif message["op"] == "exit":
                 break
         # The worker closed the pipe or died: a handler must never outlive its worker.
         os._exit(0)
 
 
-def _job_logger(job_id: int) -> logging.Logger:
-    logger = logging.getLogger(f"dock.job.{job_id}")
+def _job_logger() -> logging.Logger:
+    """One logger for every job this process runs: it writes to fd 2, which is the running job's log file."""
+    logger = logging.getLogger("dock.job")
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    stream = logging.StreamHandler(sys.stderr)  # fd 2 is the job's log file while it runs
+    stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger.handlers[:] = [stream]
     return logger
 
 
-def _redirect_output(log_path: Path | None) -> None:
+def _redirect_output(log_path: Path | None, header: str = "") -> None:
     """Point fds 1 and 2 at the job's log (or /dev/null between jobs), so even C code's and subprocesses'
     output lands there and never on the worker's stderr, whose lines must stay JSON."""
     sys.stdout.flush()
     sys.stderr.flush()
     target = os.devnull if log_path is None else log_path
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    if header:
+        os.write(fd, f"{header}\n".encode())
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
 
 
-def _run_one(request: dict[str, Any], control: Control, events: Events, handlers: dict[str, HandlerFunc]) -> None:
+def _run_one(request: dict[str, Any], control: Control, events: Events, handlers: dict[str, HandlerFunc],
+             log: logging.Logger) -> None:
     job_id = int(request["job_id"])
+    if not control.begin(job_id):  # cancelled, deleted or given back while it waited behind another job
+        events.send(ev="cancelled", job_id=job_id)
+        return
+    log_path = Path(request["log_path"])
     try:
-        _redirect_output(Path(request["log_path"]))
-    except OSError as error:  # the job was deleted while this process was starting: nothing to run
+        try:
+            _redirect_output(log_path, request.get("header", ""))
+        except FileNotFoundError:  # a job added without an upload has no folder yet
+            log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _redirect_output(log_path, request.get("header", ""))
+    except OSError as error:
         events.send(ev="failed", job_id=job_id, error=f"cannot open the job's log: {error}", traceback=None)
         return
-    log = _job_logger(job_id)
     ctx = JobContext(job_id, Path(request["input_path"]), dict(request["params"]), Path(request["output_dir"]),
                      log, int(request["attempt"]), Progress(events, job_id), control.cancel)
     func = handlers.get(request["handler"])
@@ -154,9 +182,10 @@ def serve(control_fd: int, event_fd: int, memory_limit: int) -> None:
     control = Control(os.fdopen(control_fd, "r", encoding="utf-8"))
     registry = load_registry()
     handlers = {name: spec.func for name, spec in registry.handlers.items()}
+    log = _job_logger()
     events.send(ev="ready", pid=os.getpid())
     while (request := control.runs.get()) is not None:
-        _run_one(request, control, events, handlers)
+        _run_one(request, control, events, handlers, log)
 
 
 def main() -> None:

@@ -25,7 +25,8 @@ class JobContext:
         job_id: the job's id.
         input_path: the job's own copy of the uploaded file.
         params: the job's parameters (strings, as given with --param KEY=VALUE).
-        output_dir: an existing, empty folder owned by the job: write results here and nowhere else.
+        output_dir: an empty folder owned by this attempt, made when first asked for: write results here and
+            nowhere else. It becomes the job's output/ if the attempt completes.
         log: a logger whose records go to the job's log file (`dock show ID --log`).
         attempt: which attempt this is, from 1.
     """
@@ -44,11 +45,24 @@ class JobContext:
         self.job_id = job_id
         self.input_path = input_path
         self.params = params
-        self.output_dir = output_dir
+        self._output_dir = output_dir
+        self._output_made = False
         self.log = log or logging.getLogger(f"dock.job.{job_id}")
         self.attempt = attempt
         self._on_progress = on_progress
         self._cancel_event = cancel_event or threading.Event()
+
+    @property
+    def output_dir(self) -> Path:
+        # Made on first use: a job that writes nothing costs no folder (a handler that takes a millisecond
+        # would otherwise spend most of its time on it).
+        if not self._output_made:
+            try:
+                self._output_dir.mkdir(mode=0o700, exist_ok=True)
+            except FileNotFoundError:  # the first attempt of a job made without an upload
+                self._output_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._output_made = True
+        return self._output_dir
 
     @property
     def cancelled(self) -> bool:

@@ -119,6 +119,20 @@ class Claim:
 
 
 @dataclass(frozen=True, slots=True)
+class Completion:
+    """An attempt whose handler returned, for the fenced write that records it.
+
+    `started_at` is when the handler really started (epoch seconds), which for a job claimed ahead of time is a
+    little after its claim; 0 keeps the claim's time.
+    """
+
+    job_id: int
+    token: str
+    result: dict[str, Any] | None
+    started_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What one user action did to one job: `ok` false means refused, `message` says why, `error` is the refusal."""
 

@@ -95,13 +95,18 @@ class DataDir:
         return self.job_dir(job_id) / "attempts" / token
 
     def publish_attempt(self, job_id: int, token: str) -> None:
-        """Make an attempt's folder the job's output/, replacing what an earlier run left there."""
-        output = self.output_dir(job_id)
-        remove_tree(output)
+        """Make an attempt's folder the job's output/, replacing what was there.
+
+        An attempt that never asked for its folder wrote nothing: output/ is left as the upload made it.
+        """
+        attempt, output = self.attempt_dir(job_id, token), self.output_dir(job_id)
         try:
-            self.attempt_dir(job_id, token).rename(output)
-        except FileNotFoundError:  # the handler removed its own folder: publish an empty one
-            output.mkdir(mode=0o700, parents=True, exist_ok=True)
+            attempt.rename(output)  # replaces an empty output/ in the same system call
+        except FileNotFoundError:
+            return
+        except OSError:  # output/ is not empty (left by a crash of an earlier publish): replace it whole
+            remove_tree(output)
+            attempt.rename(output)
 
     def discard_attempt(self, job_id: int, token: str) -> None:
         remove_tree(self.attempt_dir(job_id, token))

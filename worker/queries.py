@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, bindparam, case, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, case, func, insert, literal, or_, select, update
 
+from worker.prepared import Prepared
 from worker.schema import job_events, jobs
 from worker.states import DockError, JobStatus
 
@@ -22,7 +23,8 @@ def not_before_now(column: ColumnElement[Any]) -> ColumnElement[Any]:
     return case((column > bindparam("now"), column), else_=bindparam("now"))
 
 
-# The worker's hot path, built once: constructing the expression per call cost more than running it.
+# The hot path, built once and run on the DBAPI cursor (worker/prepared.py): building the expression and
+# executing it through SQLAlchemy per call cost more than SQLite's own work.
 FENCE = (jobs.c.id == bindparam("job_id"), jobs.c.claim_token == bindparam("token"), jobs.c.status == RUNNING)
 DUE = (
     select(jobs.c.id)
@@ -30,7 +32,7 @@ DUE = (
     .order_by(jobs.c.run_after, jobs.c.id)  # walks ix_jobs_claim: the cost does not grow with backlog
 )
 HAS_DUE = DUE.limit(1)
-CLAIM = (
+CLAIM = Prepared(
     update(jobs)
     # The status is re-checked (other databases need it), but through coalesce(): given a bare
     # `status = 'pending'`, SQLite walks every pending row through ix_jobs_claim instead of fetching the
@@ -45,15 +47,25 @@ CLAIM = (
     )
     .returning(jobs.c.id, jobs.c.handler, jobs.c.input_path, jobs.c.params, jobs.c.attempts, jobs.c.max_attempts)
 )
-PROGRESS = update(jobs).where(*FENCE).values(
-    progress=bindparam("percent"), message=bindparam("text"), updated_at=bindparam("now"), rev=jobs.c.rev + 1)
-COMPLETE = update(jobs).where(*FENCE).values(
-    status=COMPLETED, progress=100, result=bindparam("outcome", type_=JSON), claim_token=None, claimed_by=None,
-    error=None, traceback=None, finished_at=not_before_now(jobs.c.started_at), updated_at=bindparam("now"),
-    rev=jobs.c.rev + 1,
-)
-ADD_EVENTS = insert(job_events)
-ADD_JOBS = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
+PROGRESS = Prepared(update(jobs).where(*FENCE).values(
+    progress=bindparam("percent"), message=bindparam("text"), updated_at=bindparam("now"), rev=jobs.c.rev + 1))
+COMPLETE = Prepared(update(jobs).where(*FENCE).values(
+    status=COMPLETED, progress=100, result=bindparam("outcome"), claim_token=None, claimed_by=None,
+    error=None, traceback=None,
+    # A claimed-ahead job started a little after its claim: keep when it really started. Both are read
+    # before the update, and the caller keeps `started` <= `now`, so finished >= started holds.
+    started_at=case((jobs.c.started_at > bindparam("started"), jobs.c.started_at), else_=bindparam("started")),
+    finished_at=not_before_now(jobs.c.started_at), updated_at=bindparam("now"), rev=jobs.c.rev + 1,
+))
+ADD_EVENT = Prepared(insert(job_events).values(
+    job_id=bindparam("job_id"), at=bindparam("at"), actor=bindparam("actor"), from_status=bindparam("from_status"),
+    to_status=bindparam("to_status"), reason=bindparam("reason"),
+))
+ADD_JOB = Prepared(insert(jobs).values(
+    {name: bindparam(name) for name in ("handler", "filename", "filename_raw", "input_path", "size", "params",
+                                        "status", "max_attempts", "attempt_budget", "run_after", "created_at",
+                                        "updated_at")}
+).returning(jobs.c.id))
 
 
 def filtered(status: JobStatus | str | None, search: str | None) -> list[ColumnElement[bool]]:

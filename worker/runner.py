@@ -12,11 +12,13 @@ import select
 import signal
 import socket
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from worker.jobs import Claim
+from worker.jobs import Claim, Completion
 from worker.logs import EventLog
+from worker.pacing import HOLD_LIMIT_S, Pace
 from worker.platform import die_with_parent
 from worker.registry import Registry
 from worker.states import DockError, JobNotFound
@@ -24,6 +26,10 @@ from worker.store import Store
 from worker.supervisor import HandlerProcess, Running
 
 PROGRESS_WRITE_INTERVAL_S = 0.25
+# Completed attempts are recorded together, in one commit with the next claim, or after at most this long:
+# one commit per job would cost more than a job that takes a millisecond.
+RECORD_DELAY_S = 0.02
+RECORD_BATCH = 64
 SWEEP_INTERVAL_S = 60.0  # files of jobs deleted while their worker was dead, and crashed uploads
 DEFAULT_MEMORY_LIMIT = 2 << 30
 
@@ -56,6 +62,10 @@ class Worker:
         self.parent_gone = False
         self.backlog = False
         self._unsettled: list[tuple[Running, str, dict[str, Any]]] = []  # outcomes the store refused for now
+        self.ready: deque[tuple[Claim, float]] = deque()  # claimed ahead, not started yet (with when claimed)
+        self.completed: list[tuple[Running, Completion]] = []  # handler returned; not recorded yet
+        self.record_by = math.inf  # monotonic deadline for recording self.completed
+        self.pace = Pace()
         self.stopping: str | None = None
         now = time.monotonic()
         self.next_poll = now
@@ -130,10 +140,14 @@ class Worker:
                 job.stop_reason = "shutdown"
                 job.kill_at = deadline
                 process.cancel()
+            if process.queued is not None and process.queued.stop_reason is None:
+                process.queued.stop_reason = "shutdown"  # reported cancelled without running, then put back
+                process.cancel(process.queued)
 
     def _finished(self) -> bool:
         # Outcomes not yet recorded keep us going, unless a second signal asked us to stop at once.
-        return self.stopping is not None and not self._busy() and (not self._unsettled or len(self.signals) > 1)
+        unrecorded = self._unsettled or self.completed or self.ready
+        return self.stopping is not None and not self._busy() and (not unrecorded or len(self.signals) > 1)
 
     def _guarded(self, step: Any) -> None:
         """Run one step; an error is logged and the loop goes on: nothing a store or handler does is fatal."""
@@ -152,9 +166,13 @@ class Worker:
 
     def _wait(self) -> None:
         now = time.monotonic()
-        deadlines = [self.next_poll, self.next_heartbeat]
+        deadlines = [self.next_poll, self.next_heartbeat, self.record_by]
         if self.stopping is None and len(self._busy()) < self.config.concurrency:
             deadlines.append(self.next_claim)
+        if self.ready:
+            deadlines.append(self.ready[0][1] + HOLD_LIMIT_S)
+        deadlines += [p.queued.started + HOLD_LIMIT_S for p in self.processes
+                      if p.queued is not None and p.queued.stop_reason is None]
         for _process, job in self._busy():
             if job.kill_at is not None:
                 deadlines.append(job.kill_at)
@@ -192,9 +210,8 @@ class Worker:
         if now >= self.next_sweep:
             self.next_sweep = now + SWEEP_INTERVAL_S
             self._sweep()
-        if self.stopping is None and now >= self.next_claim:
-            self.next_claim = now + self.config.claim_interval
-            self._claim()
+        self._give_back_held(now)
+        self._cycle(now)
 
     def _heartbeat(self) -> None:
         if not self.store.heartbeat(self.worker_id):
@@ -216,16 +233,22 @@ class Worker:
         if self.config.parent_pid is not None and os.getppid() != self.config.parent_pid:
             self.parent_gone = True
             self._on_signals()
-        watched = {job.claim.job_id: job.claim.token for _p, job in self._busy() if job.stop_reason is None}
+        sent = [(p, job) for p in self.processes for job in (p.job, p.queued) if job is not None]
+        watched = {job.claim.job_id: job.claim.token for _p, job in sent if job.stop_reason is None}
+        watched.update((claim.job_id, claim.token) for claim, _claimed in self.ready)
         lost = self.store.lost_claims(watched)
-        for process, job in self._busy():
+        for process, job in sent:
             if job.claim.job_id in lost:
                 self._ask_to_stop(process, job, "lost", now)
+        for claim, claimed in [entry for entry in self.ready if entry[0].job_id in lost]:
+            self.ready.remove((claim, claimed))  # cancelled or deleted before it started: nothing to stop
+            self._after_lost(claim.job_id, claim.token)
 
     def _ask_to_stop(self, process: HandlerProcess, job: Running, reason: str, now: float) -> None:
         job.stop_reason = reason
-        job.kill_at = now + self.config.grace
-        process.cancel()
+        if job is process.job:  # a queued job gets its grace once it runs
+            job.kill_at = now + self.config.grace
+        process.cancel(job)
         self.log.info("stopping handler: job cancelled, deleted or failed elsewhere", job=job.claim.job_id,
                       pid=process.pid)
 
@@ -244,25 +267,116 @@ class Worker:
 
     # ---- claiming and starting ----------------------------------------------------------------------------
 
-    def _claim(self) -> None:
+    def _wanted(self, now: float) -> int:
+        """How many jobs to claim now: enough for the free slots plus the claim-ahead, when it runs low."""
+        if self.stopping is not None or now < self.next_claim:
+            return 0
         free = self.config.concurrency - len(self._busy())
-        if free <= 0:
-            return
-        # While a backlog flows (the last claim filled every free slot), claim straight away; otherwise a
+        ahead = self.pace.ahead(self.config.concurrency)
+        if free > 0 or len(self.ready) <= ahead // 2:
+            return max(0, free + ahead - len(self.ready))
+        return 0
+
+    def _cycle(self, now: float) -> None:
+        """Record completed attempts and claim the next jobs, in one transaction when both are due."""
+        wanted = self._wanted(now)
+        # While a backlog flows (the last claim got all it asked for), claim straight away; otherwise a
         # cheap read first, so an idle worker never takes the write lock.
-        if not self.backlog and not self.store.has_due_work():
-            if self.config.exit_when_idle and not self._busy() and self.store.unfinished() == 0:
+        if wanted and not self.backlog and not self.store.has_due_work():
+            wanted = 0
+            self.next_claim = now + self.config.claim_interval
+            idle = not (self._busy() or self.ready or self.completed)
+            if self.config.exit_when_idle and idle and self.store.unfinished() == 0:
                 self._begin_stop("idle")
+        record = bool(self.completed) and (
+            wanted > 0 or now >= self.record_by or len(self.completed) >= RECORD_BATCH
+            or self.stopping is not None or not self._busy())
+        if not (wanted or record):
             return
-        claims = self.store.claim(self.worker_id, free)
-        self.backlog = len(claims) == free
-        for claim in claims:
+        completed = self.completed if record else []
+        try:
+            recorded, claims = self.store.complete_and_claim(
+                self.worker_id, [completion for _job, completion in completed], wanted)
+        except Exception as error:  # a locked or full database: keep every outcome and try again shortly
+            self.log.error("could not record completed jobs or claim new ones; will retry",
+                           jobs=[job.claim.job_id for job, _c in completed], error=repr(error))
+            self.record_by = now + self.config.claim_interval
+            self.next_claim = now + self.config.claim_interval
+            return
+        if record:
+            self.completed, self.record_by = [], math.inf
+        for job, _completion in completed:
+            if job.claim.job_id in recorded:
+                self.log.info("job completed", job=job.claim.job_id)
+            else:
+                self.log.info("job finished but its claim was lost", job=job.claim.job_id)
+                self._after_lost(job.claim.job_id, job.claim.token)
+        if wanted:
+            self.backlog = len(claims) == wanted
+            if not self.backlog:
+                self.next_claim = now + self.config.claim_interval
+        self.ready.extend((claim, now) for claim in claims)
+        self._start_ready()
+
+    def _start_ready(self) -> None:
+        """Hand jobs claimed ahead to handler processes: free slots first, then one queued behind each job."""
+        while self.ready and self.stopping is None and (process := self._process_for_next()) is not None:
+            claim, _claimed = self.ready.popleft()
             try:
-                self._start(claim)
+                self._start(claim, process)
             except Exception as error:  # a full disk, say: fail this attempt rather than hold the claim forever
                 self.log.error("could not start job", job=claim.job_id, error=repr(error))
                 self._settle(Running(claim, time.monotonic(), None), "failed",
                              {"error": f"could not start the handler: {error}"})
+
+    def _process_for_next(self) -> HandlerProcess | None:
+        """An idle process (started if need be), or while jobs are short, a busy one with nothing queued."""
+        for worn in [p for p in self.processes if p.job is None and not p.reusable]:
+            worn.stop()  # recycled: see MAX_JOBS_PER_PROCESS
+            self.processes.remove(worn)
+        idle = next((p for p in self.processes if p.job is None and p.reusable), None)
+        if idle is not None:
+            return idle
+        if len(self.processes) < self.config.concurrency:
+            process = HandlerProcess(self.config.memory_limit)
+            process.start()
+            self.processes.append(process)
+            return process
+        if self.pace.ahead(1) < 1:  # jobs take long enough that a round trip does not matter
+            return None
+        return next((p for p in self.processes if p.queued is None and p.reusable and p.job is not None
+                     and p.job.stop_reason is None), None)
+
+    def _give_back_held(self, now: float) -> None:
+        """Put jobs claimed ahead back to pending when we stop, or when a slow job holds up their slot."""
+        held_in_process = [p for p in self.processes if p.queued is not None and p.queued.stop_reason is None
+                           and now - p.queued.started >= HOLD_LIMIT_S]
+        held = self.ready and (self.stopping is not None or now - self.ready[0][1] >= HOLD_LIMIT_S)
+        if not (held or held_in_process):
+            return
+        for _process, job in self._busy():
+            self.pace.still_running(now - job.started)  # claim no further ahead while this pace lasts
+        reason = (f"worker stopping ({self.stopping})" if self.stopping is not None
+                  else "claimed ahead, but its slot is busy with a slow job")
+        for process in held_in_process:
+            queued = process.queued
+            assert queued is not None
+            # Put back now, not when its process gets to it (after the slow job): from here on it is a lost
+            # claim to that process, which reports it cancelled without running it.
+            if self.store.release(queued.claim.job_id, queued.claim.token, self.worker_id, reason):
+                self.log.info("job put back", job=queued.claim.job_id, reason=reason)
+            queued.stop_reason = "lost"
+            process.cancel(queued)
+        while held and self.ready:
+            claim, _claimed = self.ready[0]
+            try:
+                self.store.release(claim.job_id, claim.token, self.worker_id, reason)
+            except Exception as error:  # kept, and tried again next tick: never started, never lost
+                self.log.error("could not give back a job claimed ahead; will retry", job=claim.job_id,
+                               error=repr(error))
+                return
+            self.ready.popleft()
+            self.log.info("job put back", job=claim.job_id, reason=reason)
 
     def _timeout_for(self, claim: Claim) -> float | None:
         given = claim.params.get("timeout")
@@ -278,30 +392,24 @@ class Worker:
         spec = self.registry.get(claim.handler)
         return spec.timeout if spec else None
 
-    def _start(self, claim: Claim) -> None:
+    def _start(self, claim: Claim, process: HandlerProcess) -> None:
         data = self.store.data
-        output = data.attempt_dir(claim.job_id, claim.token)  # published as output/ by a fenced complete()
-        try:
-            output.mkdir(mode=0o700)  # one system call for every attempt after a job's first
-        except FileNotFoundError:
-            output.mkdir(mode=0o700, parents=True)
-        with data.job_log(claim.job_id).open("a") as log:
-            log.write(f"--- attempt {claim.attempts} of {claim.max_attempts} by {self.worker_id} ---\n")
-        for worn in [p for p in self.processes if p.job is None and not p.reusable]:
-            worn.stop()  # recycled after MAX_JOBS_PER_PROCESS jobs
-            self.processes.remove(worn)
-        process = next((p for p in self.processes if p.job is None and p.reusable), None)
-        if process is None:
-            process = HandlerProcess(self.config.memory_limit)
-            process.start()
-            self.processes.append(process)
-        job = Running(claim, time.monotonic(), self._timeout_for(claim))
+        job = Running(claim, time.monotonic(), self._timeout_for(claim), started_at=self.store.clock())
+        job_dir = data.job_dir(claim.job_id)
+        # The handler process makes the attempt's folder (published as output/ by a fenced complete()) and
+        # writes the log's header, on its own core while this loop records the previous job.
         process.run(job, {
             "job_id": claim.job_id, "handler": claim.handler, "params": claim.params,
-            "input_path": str(data.job_dir(claim.job_id) / claim.input_path), "output_dir": str(output),
+            "input_path": str(job_dir / claim.input_path),
+            "output_dir": str(data.attempt_dir(claim.job_id, claim.token)),
             "log_path": str(data.job_log(claim.job_id)), "attempt": claim.attempts,
+            "header": f"--- attempt {claim.attempts} of {claim.max_attempts} by {self.worker_id} ---",
         })
-        self.log.info("job started", job=claim.job_id, handler=claim.handler, attempt=claim.attempts,
+        if process.job is job:
+            self._log_start(process, job)
+
+    def _log_start(self, process: HandlerProcess, job: Running) -> None:
+        self.log.info("job started", job=job.claim.job_id, handler=job.claim.handler, attempt=job.claim.attempts,
                       pid=process.pid)
 
     # ---- what handler processes tell us -------------------------------------------------------------------
@@ -316,16 +424,36 @@ class Worker:
         if kind == "progress":
             job.pending_progress = (int(event["percent"]), str(event.get("message", "")))
         elif kind in ("done", "failed", "cancelled"):
-            process.job = None
-            process.jobs_done += 1
-            self._settle(job, kind, event)
+            now = time.monotonic()
+            if job.stop_reason is None:
+                self.pace.finished(now - job.started)
+            following = process.advance()
+            if following is not None:  # it was sent already and runs from now
+                following.started, following.started_at = now, self.store.clock()
+                if following.stop_reason is not None:
+                    following.kill_at = now + self.config.grace
+                else:
+                    self._log_start(process, following)
+            self.next_claim = 0.0
+            self._start_ready()  # the freed slot takes its next job before anything is written
+            if kind == "done" and job.stop_reason in (None, "shutdown"):
+                # Recorded with others in one transaction (_cycle): the claim still fences it, and until
+                # then the job is `running`, so a crash here re-runs it, as any crash before a commit does.
+                self.completed.append((job, Completion(job.claim.job_id, job.claim.token, event.get("result"),
+                                                       job.started_at)))
+                self.record_by = min(self.record_by, time.monotonic() + RECORD_DELAY_S)
+            else:
+                self._settle(job, kind, event)
 
     def _on_exit(self, process: HandlerProcess) -> None:
         self.processes.remove(process)
-        job = process.job
+        job, queued = process.job, process.queued
+        process.job = process.queued = None
+        if queued is not None:  # never started: not its fault, so put back without counting an attempt
+            queued.stop_reason = queued.stop_reason or "given back"
+            self._settle(queued, "cancelled", {})
         if job is None:
             return
-        process.job = None
         how = process.describe_exit()
         self.log.warning("handler process ended", job=job.claim.job_id, pid=process.pid, exit=how)
         self._settle(job, "died", {"error": job.killed_for or f"handler process died: {how}"})
@@ -350,11 +478,14 @@ class Worker:
         if job.stop_reason == "lost":
             self._after_lost(claim.job_id, claim.token)
             return
-        if job.stop_reason == "shutdown" and kind != "done":
-            # Interrupted by our own shutdown (stopped, or killed after the grace): not the job's fault.
-            self.store.release(claim.job_id, claim.token, actor, f"worker stopping ({self.stopping})")
+        if job.stop_reason in ("shutdown", "given back") and kind != "done":
+            # Interrupted by our own shutdown (stopped, or killed after the grace), or given back before it
+            # started: not the job's fault.
+            reason = (f"worker stopping ({self.stopping})" if job.stop_reason == "shutdown"
+                      else "claimed ahead, but its slot was busy")
+            self.store.release(claim.job_id, claim.token, actor, reason)
             self.store.data.discard_attempt(claim.job_id, claim.token)
-            self.log.info("job put back: worker stopping", job=claim.job_id)
+            self.log.info("job put back", job=claim.job_id, reason=reason)
             return
         if kind == "done":
             self._flush_one(job)

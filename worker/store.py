@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -26,11 +27,11 @@ from sqlalchemy import (
 )
 
 from worker.db import Role, open_engine, translated
-from worker.jobs import Claim, Event, Job, NewJob, Outcome
+from worker.jobs import Claim, Completion, Event, Job, NewJob, Outcome
 from worker.paths import DataDir, resolve_data_dir
 from worker.queries import (
-    ADD_EVENTS,
-    ADD_JOBS,
+    ADD_EVENT,
+    ADD_JOB,
     CLAIM,
     COMPLETE,
     HAS_DUE,
@@ -125,7 +126,7 @@ class Store:
 
     def _event(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            conn.execute(ADD_EVENTS, list(rows))
+            ADD_EVENT.run_many(conn, rows)
 
     # ---- adding -------------------------------------------------------------------------------------------
 
@@ -141,7 +142,7 @@ class Store:
                 "filename_raw": nj.filename_raw,
                 "input_path": f"input/{nj.input_name}",
                 "size": nj.size,
-                "params": nj.params,
+                "params": json.dumps(nj.params),
                 "status": PENDING,
                 "max_attempts": nj.max_attempts,
                 "attempt_budget": nj.max_attempts,
@@ -152,7 +153,11 @@ class Store:
             for nj in new_jobs
         ]
         with self._write() as conn:
-            ids = list(conn.scalars(ADD_JOBS, values))
+            ids = []
+            for row in values:
+                cursor = ADD_JOB.run(conn, row)
+                ids.append(int(cursor.fetchone()[0]))
+                cursor.close()
             self._event(conn, [
                 {"job_id": i, "at": now, "actor": actor, "from_status": None, "to_status": PENDING,
                  "reason": f"added {nj.filename!r} for handler {nj.handler}"}
@@ -467,28 +472,7 @@ class Store:
 
     def claim(self, worker_id: str, limit: int = 1) -> list[Claim]:
         """Atomically claim up to `limit` due jobs, oldest due first; no job is ever claimed twice."""
-        now = self.clock()
-        token = uuid.uuid4().hex
-        with self._write() as conn:
-            rows = conn.execute(CLAIM, {"now": now, "limit": limit, "token": token, "worker": worker_id}).all()
-            self._event(conn, [
-                {"job_id": r.id, "at": now, "actor": worker_id, "from_status": PENDING, "to_status": RUNNING,
-                 "reason": f"attempt {r.attempts} of {r.max_attempts}"}
-                for r in rows
-            ])
-        claims = [Claim(r.id, token, r.handler, r.input_path, dict(r.params or {}), r.attempts, r.max_attempts)
-                  for r in rows]
-        return sorted(claims, key=lambda c: c.job_id)
-
-    def _fenced(self, job_id: int, token: str) -> list[ColumnElement[bool]]:
-        return [jobs.c.id == job_id, jobs.c.claim_token == token, jobs.c.status == RUNNING]
-
-    def report_progress(self, job_id: int, token: str, percent: int, message: str) -> bool:
-        with self._write() as conn:
-            return conn.execute(PROGRESS, {
-                "job_id": job_id, "token": token, "percent": max(0, min(100, int(percent))), "text": message[:500],
-                "now": self.clock(),
-            }).rowcount == 1
+        return self.complete_and_claim(worker_id, (), limit)[1]
 
     def complete(self, job_id: int, token: str, result: dict[str, Any] | None, actor: str) -> bool:
         """Mark a claimed job completed; False if the claim was lost (cancelled, deleted, rescued).
@@ -496,15 +480,58 @@ class Store:
         The attempt's folder becomes the job's output/ in the same transaction, so only the attempt that
         holds the claim can ever publish outputs, however long a stale attempt runs on.
         """
+        return job_id in self.complete_and_claim(actor, [Completion(job_id, token, result)], 0)[0]
+
+    def complete_and_claim(
+        self, worker_id: str, completions: Sequence[Completion], limit: int,
+    ) -> tuple[set[int], list[Claim]]:
+        """The worker's cycle in one transaction: record finished attempts, then claim up to `limit` jobs.
+
+        Each completion is its own fenced UPDATE (a lost claim refuses only itself) and publishes its attempt's
+        folder as output/. Returns the ids recorded as completed and the new claims, in id order. One commit
+        for many jobs is what lets a worker keep up with handlers that take a fraction of a millisecond.
+        """
         now = self.clock()
+        token = uuid.uuid4().hex
+        completed: set[int] = set()
         with self._write() as conn:
-            changed = conn.execute(
-                COMPLETE, {"job_id": job_id, "token": token, "outcome": result, "now": now}
-            ).rowcount == 1
-            if changed:
-                self._event(conn, [{"job_id": job_id, "at": now, "actor": actor, "from_status": RUNNING,
-                                    "to_status": COMPLETED, "reason": "handler returned"}])
-                self.data.publish_attempt(job_id, token)
+            for done in completions:
+                cursor = COMPLETE.run(conn, {
+                    "job_id": done.job_id, "token": done.token, "outcome": json.dumps(done.result), "now": now,
+                    "started": min(done.started_at, now)})
+                if cursor.rowcount == 1:
+                    completed.add(done.job_id)
+                cursor.close()
+            self._event(conn, [{"job_id": job_id, "at": now, "actor": worker_id, "from_status": RUNNING,
+                                "to_status": COMPLETED, "reason": "handler returned"} for job_id in sorted(completed)])
+            for done in completions:
+                if done.job_id in completed:
+                    self.data.publish_attempt(done.job_id, done.token)
+            rows = []
+            if limit > 0:
+                cursor = CLAIM.run(conn, {"now": now, "limit": limit, "token": token, "worker": worker_id})
+                rows = cursor.fetchall()
+                cursor.close()
+                self._event(conn, [
+                    {"job_id": job_id, "at": now, "actor": worker_id, "from_status": PENDING,
+                     "to_status": RUNNING, "reason": f"attempt {attempts} of {max_attempts}"}
+                    for job_id, _h, _i, _p, attempts, max_attempts in rows
+                ])
+        claims = [Claim(job_id, token, handler, input_path, dict(json.loads(params) or {}), attempts, max_attempts)
+                  for job_id, handler, input_path, params, attempts, max_attempts in rows]
+        return completed, sorted(claims, key=lambda c: c.job_id)
+
+    def _fenced(self, job_id: int, token: str) -> list[ColumnElement[bool]]:
+        return [jobs.c.id == job_id, jobs.c.claim_token == token, jobs.c.status == RUNNING]
+
+    def report_progress(self, job_id: int, token: str, percent: int, message: str) -> bool:
+        with self._write() as conn:
+            cursor = PROGRESS.run(conn, {
+                "job_id": job_id, "token": token, "percent": max(0, min(100, int(percent))), "text": message[:500],
+                "now": self.clock(),
+            })
+            changed = bool(cursor.rowcount == 1)
+            cursor.close()
         return changed
 
     def fail(self, job_id: int, token: str, error: str, traceback: str | None, actor: str) -> str:

@@ -7,13 +7,17 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from worker.jobs import Claim
 from worker.platform import describe_exit, kill_group
 
-MAX_JOBS_PER_PROCESS = 200  # recycle now and then: a handler may leak memory or state between jobs
+# Recycle now and then, since a handler may leak memory or state between jobs; but not more often than every
+# MIN_PROCESS_LIFE_S, or handlers that take a millisecond would spend more on starting processes than on work.
+MAX_JOBS_PER_PROCESS = 1000
+MIN_PROCESS_LIFE_S = 30.0
 
 
 @dataclass
@@ -23,6 +27,7 @@ class Running:
     claim: Claim
     started: float  # monotonic
     timeout: float | None
+    started_at: float = 0.0  # epoch seconds, for the store: a job claimed ahead starts after its claim
     stop_reason: str | None = None  # why we asked it to stop: "cancelled", "shutdown", ...
     kill_at: float | None = None  # monotonic deadline after which the process group is killed
     last_progress_write: float = 0.0
@@ -40,8 +45,10 @@ class HandlerProcess:
     events_fd: int = -1
     buffer: bytes = b""
     jobs_done: int = 0
-    job: Running | None = None
+    job: Running | None = None  # the job it runs
+    queued: Running | None = None  # sent to run after it: short jobs never wait on our round trip
     exited: int | None = field(default=None)
+    born: float = field(default_factory=time.monotonic)
 
     def start(self) -> None:
         control_read, control_write = os.pipe()
@@ -65,7 +72,8 @@ class HandlerProcess:
 
     @property
     def reusable(self) -> bool:
-        return self.exited is None and self.jobs_done < MAX_JOBS_PER_PROCESS
+        return self.exited is None and (self.jobs_done < MAX_JOBS_PER_PROCESS
+                                        or time.monotonic() - self.born < MIN_PROCESS_LIFE_S)
 
     def _send(self, **message: Any) -> bool:
         try:
@@ -76,12 +84,25 @@ class HandlerProcess:
             return False
 
     def run(self, job: Running, request: dict[str, Any]) -> None:
-        self.job = job
+        """Send a job to run now, or after the current one when it has one."""
+        if self.job is None:
+            self.job = job
+        else:
+            assert self.queued is None, "one job waits at most"
+            self.queued = job
         self._send(op="run", **request)
 
-    def cancel(self) -> None:
-        if self.job is not None:
-            self._send(op="cancel", job_id=self.job.claim.job_id)
+    def advance(self) -> Running | None:
+        """The current job ended: the queued one (if any) is running now; returns it."""
+        self.job, self.queued = self.queued, None
+        self.jobs_done += 1
+        return self.job
+
+    def cancel(self, job: Running | None = None) -> None:
+        """Ask the current job (or the given one, running or queued) to stop."""
+        job = job or self.job
+        if job is not None:
+            self._send(op="cancel", job_id=job.claim.job_id)
 
     def read_events(self) -> list[dict[str, Any]]:
         """Every complete event line available now; on EOF the process is reaped and `exited` set."""

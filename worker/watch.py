@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from worker.db import translated
 from worker.store import Store
 
 
@@ -13,14 +14,16 @@ class ChangeWatcher:
 
     def __init__(self, store: Store) -> None:
         self._conn = store.engine.connect().execution_options(sqlite_begin="DEFERRED")
+        self._database = store.data.database
         self._seen: int | None = None
 
     def changed(self) -> bool:
         """True on the first call and whenever another connection has committed since the previous call."""
-        try:
-            version = int(self._conn.exec_driver_sql("PRAGMA data_version").scalar() or 0)
-        finally:
-            self._conn.rollback()
+        with translated(self._database):
+            try:
+                version = int(self._conn.exec_driver_sql("PRAGMA data_version").scalar() or 0)
+            finally:
+                self._conn.rollback()
         changed, self._seen = version != self._seen, version
         return changed
 
