@@ -16,8 +16,8 @@ from sqlalchemy.exc import DBAPIError
 
 from worker.states import DockError
 
-SCHEMA_HEAD = "0002"  # tests/test_schema.py checks this against the migration scripts
-KNOWN_REVISIONS = frozenset({"0001", "0002"})
+SCHEMA_HEAD = "0003"  # tests/test_schema.py checks this against the migration scripts
+KNOWN_REVISIONS = frozenset({"0001", "0002", "0003"})
 BUSY_TIMEOUT_S = 10.0  # the default; DOCK_BUSY_TIMEOUT (seconds) overrides it
 ENV_BUSY_TIMEOUT = "DOCK_BUSY_TIMEOUT"
 SQLITE_MAGIC = b"SQLite format 3\x00"

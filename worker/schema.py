@@ -77,7 +77,6 @@ jobs = Table(
     sqlite_autoincrement=True,  # ids are never reused, so a job folder can never be mistaken for another's
 )
 Index("ix_jobs_claim", jobs.c.status, jobs.c.run_after, jobs.c.id)
-Index("ix_jobs_claimed_by", jobs.c.claimed_by)
 
 job_events = Table(
     "job_events",
