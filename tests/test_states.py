@@ -20,7 +20,8 @@ from worker.states import (
     allowed_actions,
     describe_allowed,
 )
-from worker.store import FORCE_FAIL_REASON, Backoff, Store
+from worker.store import Backoff, Store
+from worker.transitions import FORCE_FAIL_REASON
 
 P, R, C, F, X = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED,
                  JobStatus.CANCELLED)

@@ -25,7 +25,8 @@ from tests.window_support import (
     windows,
 )
 from worker.states import JobStatus
-from worker.store import FORCE_FAIL_REASON, Store
+from worker.store import Store
+from worker.transitions import FORCE_FAIL_REASON
 
 pytestmark = OFFSCREEN_NOISE
 

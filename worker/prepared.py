@@ -36,8 +36,8 @@ class Prepared:
     def bind(self, dialect: Dialect, values: Mapping[str, Any]) -> tuple[str, Any]:
         """The SQL text and the driver's parameters for `values` (constants of the statement filled in)."""
         sql, order, constants = self._for(dialect)
-        merged = {**constants, **values}
-        return sql, (tuple(merged[name] for name in order) if order is not None else merged)
+        merged = {**constants, **values} if constants else values
+        return sql, (tuple([merged[name] for name in order]) if order is not None else merged)
 
     def run(self, conn: Connection, values: Mapping[str, Any]) -> Any:
         """Execute once; returns the DBAPI cursor (rowcount, fetchall), which the caller closes."""
@@ -49,10 +49,8 @@ class Prepared:
     def run_many(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
         """Execute once per row (no RETURNING), in one driver call."""
         sql, order, constants = self._for(conn.dialect)
-        if order is None:
-            params: list[Any] = [{**constants, **row} for row in rows]
-        else:
-            params = [tuple({**constants, **row}[name] for name in order) for row in rows]
+        merged = [{**constants, **row} for row in rows] if constants else rows
+        params: Any = merged if order is None else [tuple([row[name] for name in order]) for row in merged]
         cursor = conn.connection.cursor()
         try:
             cursor.executemany(sql, params)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-import os
-import random
 import threading
 import time
 import uuid
@@ -31,23 +28,21 @@ from worker.db import Role, open_engine, translated
 from worker.jobs import Claim, Completion, Event, Job, NewJob, Outcome
 from worker.paths import DataDir, resolve_data_dir
 from worker.queries import (
-    ADD_EVENT,
     ADD_JOB,
     CLAIM,
     COMPLETE,
     HAS_DUE,
     PROGRESS,
     filtered,
-    not_before,
     ordered,
 )
 from worker.schema import job_events, jobs, workers
-from worker.states import ALLOWED, Action, DockError, JobNotFound, JobStatus, TransitionRefused
+from worker.states import Action, JobNotFound, JobStatus
+from worker.transitions import Backoff, Transitions, add_events
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
-COMPLETED, FAILED, CANCELLED = JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value
+COMPLETED = JobStatus.COMPLETED.value
 DEFAULT_MAX_ATTEMPTS = 3
-FORCE_FAIL_REASON = "force-failed by user"
 STALE_STAGING_S = 24 * 3600.0  # an upload still being copied touches its files far more often than this
 
 
@@ -63,30 +58,6 @@ class WorkerInfo:
     heartbeat_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff with jitter between attempts: base * 2^(attempt-1), capped, times 0.5..1."""
-
-    base: float = 2.0
-    cap: float = 300.0
-
-    def delay(self, attempts: int) -> float:
-        return min(self.cap, self.base * 2 ** max(0, attempts - 1)) * random.uniform(0.5, 1.0)
-
-    @classmethod
-    def from_env(cls) -> Backoff:
-        """The defaults, or $DOCK_RETRY_BASE / $DOCK_RETRY_CAP (seconds), e.g. for a dock that should retry fast."""
-        def seconds(name: str, default: float) -> float:
-            try:
-                value = float(os.environ.get(name, default))
-            except ValueError:
-                return default
-            return value if math.isfinite(value) and value >= 0 else default
-
-        default = cls()
-        return cls(seconds("DOCK_RETRY_BASE", default.base), seconds("DOCK_RETRY_CAP", default.cap))
-
-
 class Store:
     """The job store on one data folder. Safe to share between threads; many processes may open it at once."""
 
@@ -99,7 +70,7 @@ class Store:
     ) -> None:
         self.data = DataDir(resolve_data_dir(data_dir)).ensure()
         self.engine = open_engine(self.data.database, role)
-        self.backoff = backoff or Backoff.from_env()
+        self.transitions = Transitions(backoff or Backoff.from_env())
         self.clock = clock
         # The thread that opened the store (the worker's loop, a command, the window's GUI thread) keeps one
         # connection for its writes: checking one out of the pool per transaction cost a third of an add.
@@ -139,10 +110,6 @@ class Store:
         ):
             yield conn
 
-    def _event(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            ADD_EVENT.run_many(conn, rows)
-
     # ---- adding -------------------------------------------------------------------------------------------
 
     def add(self, new_jobs: Sequence[NewJob], actor: str = "user") -> list[int]:
@@ -173,7 +140,7 @@ class Store:
                 cursor = ADD_JOB.run(conn, row)
                 ids.append(int(cursor.fetchone()[0]))
                 cursor.close()
-            self._event(conn, [
+            add_events(conn, [
                 {"job_id": i, "at": now, "actor": actor, "from_status": None, "to_status": PENDING,
                  "reason": f"added {nj.filename!r} for handler {nj.handler}"}
                 for i, nj in zip(ids, new_jobs, strict=True)
@@ -217,18 +184,12 @@ class Store:
         only_from narrows the states acted on to those the user saw: "Clear Finished" must not delete a job
         that was retried since it was counted, although a delete is allowed from every state.
         """
-        act = {
-            Action.CANCEL: self._cancel,
-            Action.DELETE: self._delete,
-            Action.FAIL: self._force_fail,
-            Action.RETRY: self._retry,
-        }[action]
         ids = list(dict.fromkeys(job_ids))
         now = self.clock()
         narrowed = None if only_from is None else {JobStatus(s).value for s in only_from}
         with self._write() as conn:
-            outcomes = [self._changed_since_seen(conn, job_id, narrowed) or act(conn, job_id, by, now)
-                        for job_id in ids]
+            outcomes = [self.transitions.changed_since_seen(conn, job_id, narrowed)
+                        or self.transitions.act(action, conn, job_id, by, now) for job_id in ids]
         if action is Action.DELETE:
             # Best effort now; the worker running a deleted job removes what its handler wrote after it
             # stops, and sweep_orphans() catches anything a crash left behind.
@@ -236,124 +197,6 @@ class Store:
                 if outcome.ok:
                     self.data.remove_job_files(outcome.job_id)
         return outcomes
-
-    def _changed_since_seen(self, conn: Connection, job_id: int, narrowed: set[str] | None) -> Outcome | None:
-        """A refusal if the job has left the states the user acted on; None to go ahead (same transaction)."""
-        if narrowed is None:
-            return None
-        status = conn.scalar(select(jobs.c.status).where(jobs.c.id == job_id))
-        if status is None:
-            return Outcome(job_id, False, str(JobNotFound(job_id)), JobNotFound(job_id))
-        if status not in narrowed:
-            return Outcome(job_id, False, f"job {job_id} is now {status}; left as it is")
-        return None
-
-    def _explain(self, conn: Connection, action: Action, job_id: int) -> Outcome:
-        status = conn.scalar(select(jobs.c.status).where(jobs.c.id == job_id))
-        error: DockError = (
-            JobNotFound(job_id) if status is None else TransitionRefused(job_id, action, JobStatus(status))
-        )
-        return Outcome(job_id, False, str(error), error)
-
-    def _cancel(self, conn: Connection, job_id: int, by: str, now: float) -> Outcome:
-        seen = conn.scalar(select(jobs.c.status).where(jobs.c.id == job_id))
-        if seen == CANCELLED:
-            return Outcome(job_id, True, f"job {job_id} was already cancelled")
-        row = conn.execute(
-            update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.status == seen, jobs.c.status.in_([PENDING, RUNNING]))
-            .values(
-                status=CANCELLED, cancelled_at=now, cancelled_by=by, claim_token=None, claimed_by=None,
-                finished_at=not_before(now, func.coalesce(jobs.c.started_at, jobs.c.created_at)),
-                updated_at=now, rev=jobs.c.rev + 1,
-            )
-            .returning(jobs.c.id, jobs.c.started_at)
-        ).first()
-        if row is None:
-            return self._explain(conn, Action.CANCEL, job_id)
-        self._event(conn, [{"job_id": job_id, "at": now, "actor": by, "from_status": seen,
-                            "to_status": CANCELLED, "reason": "cancelled"}])
-        return Outcome(job_id, True, f"job {job_id} cancelled")
-
-    def _delete(self, conn: Connection, job_id: int, by: str, now: float) -> Outcome:
-        status = conn.scalar(delete(jobs).where(jobs.c.id == job_id).returning(jobs.c.status))
-        if status is None:
-            return self._explain(conn, Action.DELETE, job_id)
-        verb = "cancelled and deleted" if status in (PENDING, RUNNING) else "removed"
-        return Outcome(job_id, True, f"job {job_id} {verb}")
-
-    def _force_fail(self, conn: Connection, job_id: int, by: str, now: float) -> Outcome:
-        seen = conn.execute(
-            select(jobs.c.status, jobs.c.attempts, jobs.c.max_attempts).where(jobs.c.id == job_id)
-        ).first()
-        if seen is None or seen.status not in ALLOWED[Action.FAIL]:
-            return self._explain(conn, Action.FAIL, job_id)
-        # A pending job has not spent an attempt yet; forcing it to fail spends one.
-        attempts = seen.attempts + (1 if seen.status == PENDING else 0)
-        to = self._failed_attempt(conn, job_id, seen.status, seen.attempts, attempts, seen.max_attempts,
-                                  FORCE_FAIL_REASON, None, by, now)
-        return Outcome(job_id, True, f"job {job_id} force-failed; it is now {to}")
-
-    def _retry(self, conn: Connection, job_id: int, by: str, now: float) -> Outcome:
-        seen = conn.scalar(select(jobs.c.status).where(jobs.c.id == job_id))
-        row = conn.execute(
-            update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.status == seen, jobs.c.status.in_([FAILED, CANCELLED]))
-            .values(
-                status=PENDING, run_after=now, progress=0, message="", finished_at=None,
-                cancelled_at=None, cancelled_by=None,
-                # A retry grants another full round of attempts; the ones already spent stay counted.
-                max_attempts=jobs.c.attempts + jobs.c.attempt_budget,
-                updated_at=now, rev=jobs.c.rev + 1,
-            )
-            .returning(jobs.c.id)
-        ).first()
-        if row is None:
-            return self._explain(conn, Action.RETRY, job_id)
-        self._event(conn, [{"job_id": job_id, "at": now, "actor": by, "from_status": seen,
-                            "to_status": PENDING, "reason": "retry"}])
-        return Outcome(job_id, True, f"job {job_id} queued again")
-
-    def _failed_attempt(
-        self,
-        conn: Connection,
-        job_id: int,
-        from_status: str,
-        seen_attempts: int,
-        attempts: int,
-        max_attempts: int,
-        error: str,
-        traceback: str | None,
-        actor: str,
-        now: float,
-        token: str | None = None,
-    ) -> str:
-        """The failure policy: back to pending after a backoff while attempts remain, else failed."""
-        retrying = attempts < max_attempts
-        delay = self.backoff.delay(attempts) if retrying else 0.0
-        fence = [jobs.c.id == job_id, jobs.c.status == from_status, jobs.c.attempts == seen_attempts]
-        if token is not None:
-            fence.append(jobs.c.claim_token == token)
-        values: dict[str, Any] = {
-            "status": PENDING if retrying else FAILED,
-            "attempts": attempts, "error": error, "traceback": traceback,
-            "claim_token": None, "claimed_by": None, "updated_at": now, "rev": jobs.c.rev + 1,
-        }
-        if retrying:
-            values.update(run_after=now + delay, finished_at=None,
-                          message=f"retrying after: {error}"[:500])
-        else:
-            # The message is what the window shows: a failed job must not keep saying it will retry.
-            values.update(finished_at=not_before(now, func.coalesce(jobs.c.started_at, jobs.c.created_at)),
-                          message=f"failed: {error}"[:500])
-        changed = conn.execute(update(jobs).where(*fence).values(**values)).rowcount
-        if changed != 1:
-            return ""
-        to = values["status"]
-        why = f"{error}; retry {attempts + 1} of {max_attempts} in {delay:.0f} s" if retrying else error
-        self._event(conn, [{"job_id": job_id, "at": now, "actor": actor, "from_status": from_status,
-                            "to_status": to, "reason": why}])
-        return str(to)
 
     # ---- reading ------------------------------------------------------------------------------------------
 
@@ -474,7 +317,7 @@ class Store:
             ).all()
             rescued = [
                 row.id for row in orphans
-                if self._failed_attempt(conn, row.id, RUNNING, row.attempts, row.attempts, row.max_attempts,
+                if self.transitions.failed_attempt(conn, row.id, RUNNING, row.attempts, row.attempts, row.max_attempts,
                                         "worker died", None, actor, now, token=row.claim_token)
             ]
             conn.execute(delete(workers).where(workers.c.heartbeat_at < now - lease))
@@ -517,7 +360,7 @@ class Store:
                 if cursor.rowcount == 1:
                     completed.add(done.job_id)
                 cursor.close()
-            self._event(conn, [{"job_id": job_id, "at": now, "actor": worker_id, "from_status": RUNNING,
+            add_events(conn, [{"job_id": job_id, "at": now, "actor": worker_id, "from_status": RUNNING,
                                 "to_status": COMPLETED, "reason": "handler returned"} for job_id in sorted(completed)])
             for done in completions:
                 if done.job_id in completed:
@@ -527,7 +370,7 @@ class Store:
                 cursor = CLAIM.run(conn, {"now": now, "limit": limit, "token": token, "worker": worker_id})
                 rows = cursor.fetchall()
                 cursor.close()
-                self._event(conn, [
+                add_events(conn, [
                     {"job_id": job_id, "at": now, "actor": worker_id, "from_status": PENDING,
                      "to_status": RUNNING, "reason": f"attempt {attempts} of {max_attempts}"}
                     for job_id, _h, _i, _p, attempts, max_attempts in rows
@@ -558,7 +401,7 @@ class Store:
             ).first()
             if row is None:
                 return ""
-            return self._failed_attempt(conn, job_id, RUNNING, row.attempts, row.attempts, row.max_attempts,
+            return self.transitions.failed_attempt(conn, job_id, RUNNING, row.attempts, row.attempts, row.max_attempts,
                                         error, traceback, actor, now, token=token)
 
     def release(self, job_id: int, token: str, actor: str, reason: str) -> bool:
@@ -571,7 +414,7 @@ class Store:
                         run_after=now, progress=0, message="", updated_at=now, rev=jobs.c.rev + 1)
             ).rowcount == 1
             if changed:
-                self._event(conn, [{"job_id": job_id, "at": now, "actor": actor, "from_status": RUNNING,
+                add_events(conn, [{"job_id": job_id, "at": now, "actor": actor, "from_status": RUNNING,
                                     "to_status": PENDING, "reason": reason}])
         return changed
 
