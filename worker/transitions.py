@@ -96,11 +96,9 @@ class Transitions:
             )
             .returning(jobs.c.id, jobs.c.started_at)
         ).first()
-        if row is None:
-            return self.explain(conn, Action.CANCEL, job_id)
-        add_events(conn, [{"job_id": job_id, "at": now, "actor": by, "from_status": seen,
-                            "to_status": CANCELLED, "reason": "cancelled"}])
-        return Outcome(job_id, True, f"job {job_id} cancelled")
+        return self._moved(conn, row, Action.CANCEL, job_id, f"job {job_id} cancelled", {
+            "job_id": job_id, "at": now, "actor": by, "from_status": seen, "to_status": CANCELLED,
+            "reason": "cancelled"})
 
     def delete(self, conn: Connection, job_id: int, by: str, now: float) -> Outcome:
         status = conn.scalar(delete(jobs).where(jobs.c.id == job_id).returning(jobs.c.status))
@@ -135,11 +133,16 @@ class Transitions:
             )
             .returning(jobs.c.id)
         ).first()
+        return self._moved(conn, row, Action.RETRY, job_id, f"job {job_id} queued again", {
+            "job_id": job_id, "at": now, "actor": by, "from_status": seen, "to_status": PENDING, "reason": "retry"})
+
+    def _moved(self, conn: Connection, row: object, action: Action, job_id: int, message: str,
+               event: dict[str, Any]) -> Outcome:
+        """The outcome of a conditional UPDATE: a refusal that says why if it matched nothing, else recorded."""
         if row is None:
-            return self.explain(conn, Action.RETRY, job_id)
-        add_events(conn, [{"job_id": job_id, "at": now, "actor": by, "from_status": seen,
-                            "to_status": PENDING, "reason": "retry"}])
-        return Outcome(job_id, True, f"job {job_id} queued again")
+            return self.explain(conn, action, job_id)
+        add_events(conn, [event])
+        return Outcome(job_id, True, message)
 
     def failed_attempt(
         self,
