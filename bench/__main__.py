@@ -33,7 +33,6 @@ class Sizes:
     backlog_large: int = 50_000
     large_window: int = 2000
     cancel_trials: int = 50  # per action: 50 cancels and 50 deletes
-    fast_poll: float = 0.25
     busy_seconds: float = 10.0
     window_jobs: int = 100_000
     window_runs: int = 3
@@ -57,7 +56,7 @@ def sections(work: Path, env: dict[str, str], sizes: Sizes) -> dict[str, Callabl
                             + enqueue.batch(work, sizes.batch, sizes.batch_runs)),
         "drain": lambda: drain.run(work, env, sizes.drain_runs, sizes.backlog_small, sizes.backlog_large,
                                    sizes.large_window),
-        "cancel": lambda: cancel.run(work, env, sizes.cancel_trials, sizes.fast_poll, sizes.busy_seconds),
+        "cancel": lambda: cancel.run(work, env, sizes.cancel_trials, sizes.busy_seconds),
         "window": window,
         "idle": lambda: [idle.worker(work, env, sizes.idle_seconds, sizes.idle_runs)],
     }

@@ -41,9 +41,9 @@ class Trials:
         return found
 
 
-def _start_worker(data: Path, env: dict[str, str], log: Path, poll: float | None, concurrency: int,
+def _start_worker(data: Path, env: dict[str, str], log: Path, poll_only: bool, concurrency: int,
                   ) -> subprocess.Popen[bytes]:
-    module = ("-m", "worker") if poll is None else ("-m", "bench.fastpoll", str(poll))
+    module = ("-m", "bench.pollonly") if poll_only else ("-m", "worker")
     return start_worker(data, env, log, "--concurrency", str(concurrency), module=module)
 
 
@@ -51,19 +51,19 @@ def _long_job(i: int, handler: str) -> NewJob:
     return NewJob(handler, f"long{i}.txt", None, f"long{i}.txt", 0, {"seconds": "60"}, 3)
 
 
-def trials(work: Path, env: dict[str, str], count: int, handler: str, poll: float | None = None,
+def trials(work: Path, env: dict[str, str], count: int, handler: str, poll_only: bool = False,
            concurrency: int = 4) -> dict[str, list[float]]:
     """`count` cancels and `count` deletes of running jobs, each at a random moment of its run.
 
     The moment is random (0-1 s after the job is seen running) so that it falls anywhere in the worker's
     one-second status poll; acting right after a start would line up with the poll and flatter it.
     """
-    name = f"cancel-{handler}-{poll or 'default'}"
+    name = f"cancel-{handler}-{'poll-only' if poll_only else 'default'}"
     data = fresh_dir(work, name)
     log = work / f"{name}.log"
     done = Trials()
     with Store(data) as store:
-        proc = _start_worker(data, env, log, poll, concurrency)
+        proc = _start_worker(data, env, log, poll_only, concurrency)
         try:
             active: dict[int, float | None] = {}  # job -> when to act on it (perf_counter), once it runs
             added = 0
@@ -97,11 +97,12 @@ def figure(name: str, values: list[float], target: str, note: str) -> Figure:
     return fig
 
 
-def busy_cpu(work: Path, env: dict[str, str], poll: float | None, seconds: float) -> float:
-    """CPU % of a worker (not its handler) while one quiet job runs: what a faster status poll costs."""
-    data = fresh_dir(work, f"busy-{poll or 'default'}")
+def busy_cpu(work: Path, env: dict[str, str], poll_only: bool, seconds: float) -> float:
+    """CPU % of a worker (not its handler) while one quiet job runs: what the change check costs."""
+    name = f"busy-{'poll-only' if poll_only else 'default'}"
+    data = fresh_dir(work, name)
     with Store(data) as store:
-        proc = _start_worker(data, env, work / f"busy-{poll or 'default'}.log", poll, 1)
+        proc = _start_worker(data, env, work / f"{name}.log", poll_only, 1)
         try:
             (job,) = store.add([_long_job(0, "quiet")])
             poll_until(lambda: store.get(job).status is JobStatus.RUNNING, 30, what="the job to run")
@@ -114,13 +115,13 @@ def busy_cpu(work: Path, env: dict[str, str], poll: float | None, seconds: float
             proc.wait(timeout=30)
 
 
-def run(work: Path, env: dict[str, str], count: int, fast_poll: float, busy_seconds: float) -> list[Figure]:
+def run(work: Path, env: dict[str, str], count: int, busy_seconds: float) -> list[Figure]:
     quiet = trials(work, env, count, "quiet")
     both = quiet["cancel"] + quiet["delete"]
     chatty = trials(work, env, max(5, count // 2), "sleep")
     chatty_all = chatty["cancel"] + chatty["delete"]
-    fast = trials(work, env, max(5, count // 2), "quiet", poll=fast_poll)
-    fast_all = fast["cancel"] + fast["delete"]
+    slow = trials(work, env, max(5, count // 2), "quiet", poll_only=True)
+    slow_all = slow["cancel"] + slow["delete"]
     return [
         figure("cancel committed -> handler stopped: p50", quiet["cancel"], "p95 <= 1.1 s",
                f"{len(quiet['cancel'])} trials; a handler that never reports progress (`quiet`)"),
@@ -129,11 +130,11 @@ def run(work: Path, env: dict[str, str], count: int, fast_poll: float, busy_seco
         figure("cancel or delete -> stopped, all trials: p50", both, "p95 <= 1.1 s", f"{len(both)} trials"),
         figure("the same, handler reporting progress: p50", chatty_all, "p95 <= 1.1 s",
                f"{len(chatty_all)} trials; built-in `sleep`: a refused progress write reveals the cancel"),
-        figure(f"the same, no progress, {fast_poll:g} s status poll: p50", fast_all, "(0.3 s?)",
-               f"{len(fast_all)} trials; experiment: bench/fastpoll.py, not a product option"),
-        Figure("worker CPU while one job runs, 1 s poll (default)", "%", [busy_cpu(work, env, None, busy_seconds)],
-               better="lower", note=f"{busy_seconds:g} s; the worker process alone"),
-        Figure(f"worker CPU while one job runs, {fast_poll:g} s poll", "%",
-               [busy_cpu(work, env, fast_poll, busy_seconds)], better="lower",
+        figure("the same, no progress, 1 s poll only (no change check): p50", slow_all, "",
+               f"{len(slow_all)} trials; what the worker did before: bench/pollonly.py"),
+        Figure("worker CPU while one job runs (default)", "%", [busy_cpu(work, env, False, busy_seconds)],
+               better="lower", note=f"{busy_seconds:g} s; the worker process alone; 1 s poll + 0.1 s change check"),
+        Figure("worker CPU while one job runs, 1 s poll only", "%",
+               [busy_cpu(work, env, True, busy_seconds)], better="lower",
                note=f"{busy_seconds:g} s; the worker process alone"),
     ]

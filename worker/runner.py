@@ -24,12 +24,16 @@ from worker.registry import Registry
 from worker.states import DockError, JobNotFound
 from worker.store import Store
 from worker.supervisor import HandlerProcess, Running
+from worker.watch import ChangeWatcher
 
 PROGRESS_WRITE_INTERVAL_S = 0.25
 # Completed attempts are recorded together, in one commit with the next claim, or after at most this long:
 # one commit per job would cost more than a job that takes a millisecond.
 RECORD_DELAY_S = 0.02
 RECORD_BATCH = 64
+# While it holds claims, the worker looks this often whether anyone committed (PRAGMA data_version, ~10 µs)
+# and if so checks its claims at once: a cancel reaches a handler in ~0.1 s, not at the next 1 s poll.
+CHANGE_CHECK_S = 0.1
 SWEEP_INTERVAL_S = 60.0  # files of jobs deleted while their worker was dead, and crashed uploads
 DEFAULT_MEMORY_LIMIT = 2 << 30
 
@@ -73,6 +77,8 @@ class Worker:
         self.next_heartbeat = now + config.lease / 3
         self.next_rescue = now + config.lease / 2
         self.next_sweep = now + SWEEP_INTERVAL_S
+        self.next_change_check = now
+        self.watcher: ChangeWatcher | None = None
         self._wake_read, self._wake_write = os.pipe()
 
     # ---- life cycle ---------------------------------------------------------------------------------------
@@ -86,6 +92,7 @@ class Worker:
                       handlers=sorted(self.registry.handlers), data_dir=str(self.store.data.root))
         self._guarded(self._rescue)
         self._guarded(self._sweep)
+        self.watcher = ChangeWatcher(self.store)
         try:
             while True:
                 self._guarded(self._tick)
@@ -96,6 +103,7 @@ class Worker:
             for process in self.processes:
                 process.stop()
             self._guarded(lambda: self.store.unregister_worker(self.worker_id))
+            self.watcher.close()
             self.log.info("worker stopped", worker=self.worker_id, reason=self.stopping or "idle")
         return 0
 
@@ -171,6 +179,8 @@ class Worker:
             deadlines.append(self.next_claim)
         if self.ready:
             deadlines.append(self.ready[0][1] + HOLD_LIMIT_S)
+        if self.ready or self._busy():
+            deadlines.append(self.next_change_check)
         deadlines += [p.queued.started + HOLD_LIMIT_S for p in self.processes
                       if p.queued is not None and p.queued.stop_reason is None]
         for _process, job in self._busy():
@@ -197,6 +207,10 @@ class Worker:
             if process.exited is not None or (now >= self.next_poll and process.poll_exit()):
                 self._on_exit(process)
         self._flush_progress(now)
+        if (self.ready or self._busy()) and now >= self.next_change_check:
+            self.next_change_check = now + CHANGE_CHECK_S
+            if self.watcher is not None and self.watcher.changed():
+                self.next_poll = now  # someone committed: it may be a cancel or delete of one of ours
         if now >= self.next_poll:
             self.next_poll = now + self.config.poll_interval
             self._poll_running(now)
@@ -229,7 +243,7 @@ class Worker:
             self.log.info("removed files of a deleted job", job=job_id)
 
     def _poll_running(self, now: float) -> None:
-        """Once a second: one query for all running jobs; stop those cancelled, deleted or failed."""
+        """Once a second, or as soon as someone commits: one query for all our claims; stop those lost."""
         if self.config.parent_pid is not None and os.getppid() != self.config.parent_pid:
             self.parent_gone = True
             self._on_signals()
