@@ -353,9 +353,9 @@ def test_one_transaction_records_completions_and_claims_the_next_jobs(store: Sto
     watcher.changed()
     late = store.clock()  # each job really started after the claim: claimed ahead, it waited its turn
     done = [Completion(c.job_id, c.token, {"n": c.job_id}, late) for c in claimed]
-    recorded, more = store.complete_and_claim("w", done, 2)
+    recorded, unpublished, more = store.complete_and_claim("w", done, 2)
     assert watcher.changed() and not watcher.changed()  # one commit for all of it
-    assert recorded == {claimed[0].job_id, claimed[2].job_id}
+    assert recorded == {claimed[0].job_id, claimed[2].job_id} and unpublished == {}
     assert [c.job_id for c in more] == ids[3:5]
     for job_id in recorded:
         job = store.get(job_id)
@@ -364,6 +364,26 @@ def test_one_transaction_records_completions_and_claims_the_next_jobs(store: Sto
         assert [e.to_status for e in store.history(job_id)] == ["pending", "running", "completed"]
     assert store.get(cancelled).status == X
     assert store.get(ids[5]).status == P
+
+
+def test_a_completion_whose_outputs_cannot_be_published_is_undone_alone(store: Store) -> None:
+    ids = store.add([new_job(f"{i}") for i in range(2)])
+    claims = store.claim("w", limit=2)
+    for claim in claims:
+        (store.data.attempt_dir(claim.job_id, claim.token)).mkdir(parents=True)
+        (store.data.attempt_dir(claim.job_id, claim.token) / "out.txt").write_text("result")
+    blocked = store.data.output_dir(ids[0])
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("a file where the output folder goes")
+    recorded, unpublished, _ = store.complete_and_claim(
+        "w", [Completion(c.job_id, c.token, {"ok": True}) for c in claims], 0)
+    assert recorded == {ids[1]} and set(unpublished) == {ids[0]}
+    assert "directory" in unpublished[ids[0]].lower()
+    held = store.get(ids[0])
+    assert (held.status, held.claimed_by) == (R, "w")  # still claimed: the worker fails this attempt itself
+    assert [e.to_status for e in store.history(ids[0])] == ["pending", "running"]
+    assert store.get(ids[1]).status == C
+    assert (store.data.output_dir(ids[1]) / "out.txt").read_text() == "result"
 
 
 def test_a_completion_never_moves_the_start_before_the_claim(store: Store) -> None:

@@ -443,3 +443,17 @@ def test_a_job_claimed_ahead_and_deleted_before_its_turn_never_runs(
         wait_until(lambda: not store.data.job_dir(target).exists(), 10, "the deleted job's folder to go")
         assert worker.stop() == 0
         assert worker.errors() == []
+
+
+def test_a_completion_whose_outputs_cannot_be_published_fails_that_attempt_only(
+        tmp_path: Path, plugin_env: dict[str, str], sample_file: Path) -> None:
+    with Store(tmp_path / "data", backoff=Backoff(base=0.01, cap=0.01)) as store:
+        worker = WorkerProcess(store.data.root, plugin_env)
+        bad = add_job(store, sample_file, "squatter", max_attempts=1)
+        good = add_job(store, sample_file, "noop")
+        wait_status(store, bad, JobStatus.FAILED)
+        wait_status(store, good, JobStatus.COMPLETED)
+        job = store.get(bad)
+        assert job.error is not None and job.error.startswith("could not publish the job's outputs")
+        assert worker.stop() == 0
+        assert worker.errors() == []

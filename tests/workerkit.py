@@ -97,6 +97,16 @@ def chatty(ctx):
     ctx.log.info("made %d progress calls", calls)
     print("printed by the handler")
     return {"calls": calls}
+
+
+@handler()
+def squatter(ctx):
+    """Writes its result, then puts a file where the job's output/ folder goes: it cannot be published."""
+    (ctx.output_dir / "result.txt").write_text("done")
+    output = ctx.output_dir.parent.parent / "output"
+    output.rmdir()
+    output.write_text("not a folder")
+    return {"ok": True}
 '''
 
 ENTRY_POINTS = """[dock.handlers]
@@ -107,6 +117,7 @@ crash = dock_test_plugins:crash
 writer = dock_test_plugins:writer
 chatty = dock_test_plugins:chatty
 stamp = dock_test_plugins:stamp
+squatter = dock_test_plugins:squatter
 """
 BROKEN_ENTRY_POINT = "broken = dock_missing_module_for_tests:handler\n"
 

@@ -5,8 +5,9 @@ pipe; we write {"ev": "ready" | "progress" | "done" | "failed" | "cancelled", ..
 pipe is stdout or stderr, which go to the running job's log file, so nothing a handler prints can garble it.
 
 Runs are done in the order they came. The worker may send the next run while one is going, so that for short
-jobs this process never waits on the round trip; a cancel may name either, and one for a job not started yet
-means it is reported cancelled without running.
+jobs this process never waits on the round trip. Runs are named by their claim token: a cancel for a run not
+begun yet means it is reported cancelled without running, and {"op": "withdraw", "token": T} takes a waiting
+run back, answered by {"ev": "withdrawn", ...} only if it had not begun (the worker then puts the job back).
 """
 
 from __future__ import annotations
@@ -64,38 +65,53 @@ class Progress:
 class Control:
     """Reads the control pipe on a thread, so a cancel is seen while the handler runs on the main thread."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], events: Events) -> None:
         self.runs: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.cancel = threading.Event()  # the current job's
+        self.cancel = threading.Event()  # the current run's
+        self._events = events
         self._lock = threading.Lock()
-        self._current: int | None = None
-        self._cancelled: set[int] = set()  # jobs sent to run but not started, since cancelled
+        self._current: str | None = None  # the claim token of the run going on
+        self._waiting: dict[str, int] = {}  # runs received, not begun: token -> job id
+        self._cancelled: set[str] = set()  # of those, the ones cancelled
+        self._withdrawn: set[str] = set()  # of those, the ones the worker took back
         self._stream = stream
         threading.Thread(target=self._read, name="control", daemon=True).start()
 
-    def begin(self, job_id: int) -> bool:
-        """The main thread starts `job_id`; False if it was cancelled before it started."""
+    def begin(self, token: str) -> str:
+        """The main thread is about to run `token`: "run", "cancelled" (report it) or "withdrawn" (skip it)."""
         with self._lock:
-            self._current = job_id
+            self._waiting.pop(token, None)
+            if token in self._withdrawn:
+                self._withdrawn.discard(token)
+                return "withdrawn"
+            self._current = token
             self.cancel.clear()
-            if job_id in self._cancelled:
-                self._cancelled.discard(job_id)
+            if token in self._cancelled:
+                self._cancelled.discard(token)
                 self.cancel.set()
-            return not self.cancel.is_set()
+                return "cancelled"
+            return "run"
 
     def _read(self) -> None:
         for line in self._stream:
             message = json.loads(line)
-            if message["op"] == "run":
-                self.runs.put(message)
-            elif message["op"] == "cancel":
-                with self._lock:
-                    if message["job_id"] == self._current:
-                        self.cancel.set()
-                    else:
-                        self._cancelled.add(int(message["job_id"]))
-            elif message["op"] == "exit":
-                break
+            op, token = message["op"], message.get("token")
+            with self._lock:
+                if op == "run":
+                    self._waiting[token] = int(message["job_id"])
+                    self.runs.put(message)
+                elif op == "cancel" and token == self._current:
+                    self.cancel.set()
+                elif op == "cancel" and token in self._waiting:
+                    self._cancelled.add(token)
+                elif op == "withdraw" and token in self._waiting:
+                    job_id = self._waiting.pop(token)
+                    self._withdrawn.add(token)
+                    self._events.send(ev="withdrawn", job_id=job_id, token=token)
+                elif op == "exit":
+                    break
+                # Anything else names a run that has ended: a cancel that crossed its end, or a withdraw that
+                # came too late (the run goes on and reports as usual).
         # The worker closed the pipe or died: a handler must never outlive its worker.
         os._exit(0)
 
@@ -128,7 +144,10 @@ def _redirect_output(log_path: Path | None, header: str = "") -> None:
 def _run_one(request: dict[str, Any], control: Control, events: Events, handlers: dict[str, HandlerFunc],
              log: logging.Logger) -> None:
     job_id = int(request["job_id"])
-    if not control.begin(job_id):  # cancelled, deleted or given back while it waited behind another job
+    begun = control.begin(request["token"])
+    if begun == "withdrawn":  # the worker took it back and put the job back: nothing to say
+        return
+    if begun == "cancelled":  # cancelled, deleted or stopping while it waited behind another run
         events.send(ev="cancelled", job_id=job_id)
         return
     log_path = Path(request["log_path"])
@@ -179,7 +198,7 @@ def serve(control_fd: int, event_fd: int, memory_limit: int) -> None:
     die_with_parent(signal.SIGKILL)
     _redirect_output(None)
     events = Events(os.fdopen(event_fd, "w", encoding="utf-8"))
-    control = Control(os.fdopen(control_fd, "r", encoding="utf-8"))
+    control = Control(os.fdopen(control_fd, "r", encoding="utf-8"), events)
     registry = load_registry()
     handlers = {name: spec.func for name, spec in registry.handlers.items()}
     log = _job_logger()

@@ -78,6 +78,8 @@ class Worker:
         self.next_rescue = now + config.lease / 2
         self.next_sweep = now + SWEEP_INTERVAL_S
         self.next_change_check = now
+        self.give_back_after = 0.0  # after a failed give-back, when to try again
+        self.start_after = 0.0  # after a handler process failed to start, when to try again
         self.watcher: ChangeWatcher | None = None
         self._wake_read, self._wake_write = os.pipe()
 
@@ -92,7 +94,7 @@ class Worker:
                       handlers=sorted(self.registry.handlers), data_dir=str(self.store.data.root))
         self._guarded(self._rescue)
         self._guarded(self._sweep)
-        self.watcher = ChangeWatcher(self.store)
+        self._guarded(self._open_watcher)
         try:
             while True:
                 self._guarded(self._tick)
@@ -103,9 +105,13 @@ class Worker:
             for process in self.processes:
                 process.stop()
             self._guarded(lambda: self.store.unregister_worker(self.worker_id))
-            self.watcher.close()
+            if self.watcher is not None:
+                self.watcher.close()
             self.log.info("worker stopped", worker=self.worker_id, reason=self.stopping or "idle")
         return 0
+
+    def _open_watcher(self) -> None:
+        self.watcher = ChangeWatcher(self.store)
 
     def _install_signals(self) -> None:
         os.set_blocking(self._wake_write, False)
@@ -178,11 +184,11 @@ class Worker:
         if self.stopping is None and len(self._busy()) < self.config.concurrency:
             deadlines.append(self.next_claim)
         if self.ready:
-            deadlines.append(self.ready[0][1] + HOLD_LIMIT_S)
+            deadlines.append(max(self.ready[0][1] + HOLD_LIMIT_S, self.give_back_after))
         if self.ready or self._busy():
             deadlines.append(self.next_change_check)
-        deadlines += [p.queued.started + HOLD_LIMIT_S for p in self.processes
-                      if p.queued is not None and p.queued.stop_reason is None]
+        deadlines += [max(p.queued.started + HOLD_LIMIT_S, self.give_back_after) for p in self.processes
+                      if p.queued is not None and p.queued.stop_reason is None and not p.queued.withdrawing]
         for _process, job in self._busy():
             if job.kill_at is not None:
                 deadlines.append(job.kill_at)
@@ -293,6 +299,7 @@ class Worker:
 
     def _cycle(self, now: float) -> None:
         """Record completed attempts and claim the next jobs, in one transaction when both are due."""
+        self._start_ready()  # a slot may have freed without an event (its process died)
         wanted = self._wanted(now)
         # While a backlog flows (the last claim got all it asked for), claim straight away; otherwise a
         # cheap read first, so an idle worker never takes the write lock.
@@ -309,7 +316,7 @@ class Worker:
             return
         completed = self.completed if record else []
         try:
-            recorded, claims = self.store.complete_and_claim(
+            recorded, unpublished, claims = self.store.complete_and_claim(
                 self.worker_id, [completion for _job, completion in completed], wanted)
         except Exception as error:  # a locked or full database: keep every outcome and try again shortly
             self.log.error("could not record completed jobs or claim new ones; will retry",
@@ -317,24 +324,36 @@ class Worker:
             self.record_by = now + self.config.claim_interval
             self.next_claim = now + self.config.claim_interval
             return
+        # Committed: hold the new claims and forget the recorded outcomes before anything else can fail.
+        self.ready.extend((claim, now) for claim in claims)
         if record:
             self.completed, self.record_by = [], math.inf
-        for job, _completion in completed:
-            if job.claim.job_id in recorded:
-                self.log.info("job completed", job=job.claim.job_id)
-            else:
-                self.log.info("job finished but its claim was lost", job=job.claim.job_id)
-                self._after_lost(job.claim.job_id, job.claim.token)
         if wanted:
             self.backlog = len(claims) == wanted
             if not self.backlog:
                 self.next_claim = now + self.config.claim_interval
-        self.ready.extend((claim, now) for claim in claims)
         self._start_ready()
+        for job, _completion in completed:
+            why = unpublished.get(job.claim.job_id)
+            if job.claim.job_id in recorded:
+                self.log.info("job completed", job=job.claim.job_id)
+            elif why is not None:  # its outputs could not be moved into place: that attempt failed
+                self._settle(job, "failed", {"error": f"could not publish the job's outputs: {why}"})
+            else:
+                self.log.info("job finished but its claim was lost", job=job.claim.job_id)
+                self._guarded(lambda job=job: self._after_lost(job.claim.job_id, job.claim.token))
 
     def _start_ready(self) -> None:
         """Hand jobs claimed ahead to handler processes: free slots first, then one queued behind each job."""
-        while self.ready and self.stopping is None and (process := self._process_for_next()) is not None:
+        while self.ready and self.stopping is None and time.monotonic() >= self.start_after:
+            try:
+                process = self._process_for_next()
+            except OSError as error:  # no process could start (out of memory, file descriptors): try shortly
+                self.log.error("could not start a handler process; will retry", error=repr(error))
+                self.start_after = time.monotonic() + self.config.claim_interval
+                return
+            if process is None:
+                return
             claim, _claimed = self.ready.popleft()
             try:
                 self._start(claim, process)
@@ -361,33 +380,34 @@ class Worker:
         return next((p for p in self.processes if p.queued is None and p.reusable and p.job is not None
                      and p.job.stop_reason is None), None)
 
+    def _held_in_process(self, now: float) -> list[HandlerProcess]:
+        """Processes whose queued job has waited HOLD_LIMIT_S behind a slow one and is not asked back yet."""
+        return [p for p in self.processes if p.queued is not None and p.queued.stop_reason is None
+                and not p.queued.withdrawing and now - p.queued.started >= HOLD_LIMIT_S]
+
     def _give_back_held(self, now: float) -> None:
         """Put jobs claimed ahead back to pending when we stop, or when a slow job holds up their slot."""
-        held_in_process = [p for p in self.processes if p.queued is not None and p.queued.stop_reason is None
-                           and now - p.queued.started >= HOLD_LIMIT_S]
+        held_in_process = self._held_in_process(now)
         held = self.ready and (self.stopping is not None or now - self.ready[0][1] >= HOLD_LIMIT_S)
-        if not (held or held_in_process):
+        if not (held or held_in_process) or now < self.give_back_after:
             return
         for _process, job in self._busy():
             self.pace.still_running(now - job.started)  # claim no further ahead while this pace lasts
+        for process in held_in_process:
+            assert process.queued is not None
+            # Only its process knows whether it has begun: it answers "withdrawn" if not (_on_withdrawn
+            # puts the job back then), and otherwise runs it as usual.
+            process.withdraw(process.queued)
         reason = (f"worker stopping ({self.stopping})" if self.stopping is not None
                   else "claimed ahead, but its slot is busy with a slow job")
-        for process in held_in_process:
-            queued = process.queued
-            assert queued is not None
-            # Put back now, not when its process gets to it (after the slow job): from here on it is a lost
-            # claim to that process, which reports it cancelled without running it.
-            if self.store.release(queued.claim.job_id, queued.claim.token, self.worker_id, reason):
-                self.log.info("job put back", job=queued.claim.job_id, reason=reason)
-            queued.stop_reason = "lost"
-            process.cancel(queued)
         while held and self.ready:
             claim, _claimed = self.ready[0]
             try:
                 self.store.release(claim.job_id, claim.token, self.worker_id, reason)
-            except Exception as error:  # kept, and tried again next tick: never started, never lost
+            except Exception as error:  # kept, and tried again shortly: never started, never lost
                 self.log.error("could not give back a job claimed ahead; will retry", job=claim.job_id,
                                error=repr(error))
+                self.give_back_after = now + self.config.claim_interval
                 return
             self.ready.popleft()
             self.log.info("job put back", job=claim.job_id, reason=reason)
@@ -413,7 +433,7 @@ class Worker:
         # The handler process makes the attempt's folder (published as output/ by a fenced complete()) and
         # writes the log's header, on its own core while this loop records the previous job.
         process.run(job, {
-            "job_id": claim.job_id, "handler": claim.handler, "params": claim.params,
+            "job_id": claim.job_id, "token": claim.token, "handler": claim.handler, "params": claim.params,
             "input_path": str(job_dir / claim.input_path),
             "output_dir": str(data.attempt_dir(claim.job_id, claim.token)),
             "log_path": str(data.job_log(claim.job_id)), "attempt": claim.attempts,
@@ -429,27 +449,25 @@ class Worker:
     # ---- what handler processes tell us -------------------------------------------------------------------
 
     def _on_event(self, process: HandlerProcess, event: Any) -> None:
-        job = process.job
         if not isinstance(event, dict):
             return  # a line a misbehaving handler wrote over ours: the job still ends by event or exit
         kind = event.get("ev")
+        if kind == "withdrawn":
+            self._on_withdrawn(process, event)
+            return
+        job = process.job
         if job is None or event.get("job_id") != job.claim.job_id:
             return  # "ready", or news about a job we already settled
+        if job.withdrawing:  # we asked for it back too late: it is running after all
+            job.withdrawing = False
+            self._log_start(process, job)
         if kind == "progress":
             job.pending_progress = (int(event["percent"]), str(event.get("message", "")))
         elif kind in ("done", "failed", "cancelled"):
             now = time.monotonic()
             if job.stop_reason is None:
                 self.pace.finished(now - job.started)
-            following = process.advance()
-            if following is not None:  # it was sent already and runs from now
-                following.started, following.started_at = now, self.store.clock()
-                if following.stop_reason is not None:
-                    following.kill_at = now + self.config.grace
-                else:
-                    self._log_start(process, following)
-            self.next_claim = 0.0
-            self._start_ready()  # the freed slot takes its next job before anything is written
+            self._advance(process, now)
             if kind == "done" and job.stop_reason in (None, "shutdown"):
                 # Recorded with others in one transaction (_cycle): the claim still fences it, and until
                 # then the job is `running`, so a crash here re-runs it, as any crash before a commit does.
@@ -458,8 +476,38 @@ class Worker:
                 self.record_by = min(self.record_by, time.monotonic() + RECORD_DELAY_S)
             else:
                 self._settle(job, kind, event)
+            self._start_ready()  # the freed slot takes its next job before anything is written
+
+    def _advance(self, process: HandlerProcess, now: float) -> None:
+        """The process's current job ended: the one queued behind it (sent already) runs from now."""
+        following = process.advance()
+        self.next_claim = 0.0
+        if following is None:
+            return
+        following.started, following.started_at = now, self.store.clock()
+        if following.stop_reason is not None:
+            following.kill_at = now + self.config.grace
+        elif not following.withdrawing:  # one being withdrawn is logged only if it turns out to run
+            self._log_start(process, following)
+
+    def _on_withdrawn(self, process: HandlerProcess, event: dict[str, Any]) -> None:
+        """A queued job came back unrun: put it back to pending without counting an attempt."""
+        token = event.get("token")
+        if process.queued is not None and process.queued.claim.token == token:
+            job, process.queued = process.queued, None
+        elif process.job is not None and process.job.claim.token == token:
+            job = process.job  # we took it for running when the job before it ended; it never began
+            self._advance(process, time.monotonic())
+            process.jobs_done -= 1
+        else:
+            return
+        job.stop_reason = job.stop_reason or "given back"
+        self._settle(job, "cancelled", {})
+        self._start_ready()
 
     def _on_exit(self, process: HandlerProcess) -> None:
+        if process not in self.processes:  # already retired (recycled) earlier in this tick
+            return
         self.processes.remove(process)
         job, queued = process.job, process.queued
         process.job = process.queued = None
@@ -497,9 +545,11 @@ class Worker:
             # started: not the job's fault.
             reason = (f"worker stopping ({self.stopping})" if job.stop_reason == "shutdown"
                       else "claimed ahead, but its slot was busy")
-            self.store.release(claim.job_id, claim.token, actor, reason)
-            self.store.data.discard_attempt(claim.job_id, claim.token)
-            self.log.info("job put back", job=claim.job_id, reason=reason)
+            if self.store.release(claim.job_id, claim.token, actor, reason):
+                self.store.data.discard_attempt(claim.job_id, claim.token)
+                self.log.info("job put back", job=claim.job_id, reason=reason)
+            else:  # cancelled or deleted meanwhile: clean up as for any lost claim
+                self._after_lost(claim.job_id, claim.token)
             return
         if kind == "done":
             self._flush_one(job)
@@ -531,7 +581,9 @@ class Worker:
                 self._flush_one(job)
 
     def _flush_one(self, job: Running) -> None:
-        if job.pending_progress is None or job.stop_reason is not None:
+        if job.stop_reason is not None:
+            job.pending_progress = None  # the job is ending: its progress no longer matters
+        if job.pending_progress is None:
             return
         percent, message = job.pending_progress
         job.pending_progress = None

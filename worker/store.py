@@ -330,7 +330,7 @@ class Store:
 
     def claim(self, worker_id: str, limit: int = 1) -> list[Claim]:
         """Atomically claim up to `limit` due jobs, oldest due first; no job is ever claimed twice."""
-        return self.complete_and_claim(worker_id, (), limit)[1]
+        return self.complete_and_claim(worker_id, (), limit)[2]
 
     def complete(self, job_id: int, token: str, result: dict[str, Any] | None, actor: str) -> bool:
         """Mark a claimed job completed; False if the claim was lost (cancelled, deleted, rescued).
@@ -342,29 +342,38 @@ class Store:
 
     def complete_and_claim(
         self, worker_id: str, completions: Sequence[Completion], limit: int,
-    ) -> tuple[set[int], list[Claim]]:
+    ) -> tuple[set[int], dict[int, str], list[Claim]]:
         """The worker's cycle in one transaction: record finished attempts, then claim up to `limit` jobs.
 
         Each completion is its own fenced UPDATE (a lost claim refuses only itself) and publishes its attempt's
-        folder as output/. Returns the ids recorded as completed and the new claims, in id order. One commit
-        for many jobs is what lets a worker keep up with handlers that take a fraction of a millisecond.
+        folder as output/, under a savepoint: one whose folder cannot be moved (a handler left it read-only)
+        is undone alone and returned with the reason, for the caller to fail. Returns the ids recorded as
+        completed, those unpublished, and the new claims in id order. One commit for many jobs is what lets a
+        worker keep up with handlers that take a fraction of a millisecond.
         """
         now = self.clock()
         token = uuid.uuid4().hex
         completed: set[int] = set()
+        unpublished: dict[int, str] = {}
         with self._write() as conn:
-            for done in completions:
-                cursor = COMPLETE.run(conn, {
-                    "job_id": done.job_id, "token": done.token, "outcome": json.dumps(done.result), "now": now,
-                    "started": min(done.started_at, now)})
-                if cursor.rowcount == 1:
-                    completed.add(done.job_id)
+            cursor = conn.connection.cursor()
+            try:
+                for done in completions:
+                    cursor.execute("SAVEPOINT completion")
+                    if COMPLETE.run(conn, {
+                            "job_id": done.job_id, "token": done.token, "outcome": json.dumps(done.result),
+                            "now": now, "started": min(done.started_at, now)}).rowcount == 1:
+                        try:
+                            self.data.publish_attempt(done.job_id, done.token)
+                            completed.add(done.job_id)
+                        except OSError as error:
+                            cursor.execute("ROLLBACK TO completion")
+                            unpublished[done.job_id] = error.strerror or str(error)
+                    cursor.execute("RELEASE completion")
+            finally:
                 cursor.close()
             add_events(conn, [{"job_id": job_id, "at": now, "actor": worker_id, "from_status": RUNNING,
-                                "to_status": COMPLETED, "reason": "handler returned"} for job_id in sorted(completed)])
-            for done in completions:
-                if done.job_id in completed:
-                    self.data.publish_attempt(done.job_id, done.token)
+                               "to_status": COMPLETED, "reason": "handler returned"} for job_id in sorted(completed)])
             rows = []
             if limit > 0:
                 cursor = CLAIM.run(conn, {"now": now, "limit": limit, "token": token, "worker": worker_id})
@@ -377,7 +386,7 @@ class Store:
                 ])
         claims = [Claim(job_id, token, handler, input_path, dict(json.loads(params) or {}), attempts, max_attempts)
                   for job_id, handler, input_path, params, attempts, max_attempts in rows]
-        return completed, sorted(claims, key=lambda c: c.job_id)
+        return completed, unpublished, sorted(claims, key=lambda c: c.job_id)
 
     def _fenced(self, job_id: int, token: str) -> list[ColumnElement[bool]]:
         return [jobs.c.id == job_id, jobs.c.claim_token == token, jobs.c.status == RUNNING]

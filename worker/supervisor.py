@@ -33,6 +33,7 @@ class Running:
     last_progress_write: float = 0.0
     pending_progress: tuple[int, str] | None = None
     killed_for: str | None = None  # set when we killed it: the job's error
+    withdrawing: bool = False  # asked its process to hand it back unrun; it may have begun already
 
 
 @dataclass
@@ -102,7 +103,12 @@ class HandlerProcess:
         """Ask the current job (or the given one, running or queued) to stop."""
         job = job or self.job
         if job is not None:
-            self._send(op="cancel", job_id=job.claim.job_id)
+            self._send(op="cancel", job_id=job.claim.job_id, token=job.claim.token)
+
+    def withdraw(self, job: Running) -> None:
+        """Ask for a queued job back; the process answers "withdrawn" only if it had not begun it."""
+        job.withdrawing = True
+        self._send(op="withdraw", job_id=job.claim.job_id, token=job.claim.token)
 
     def read_events(self) -> list[dict[str, Any]]:
         """Every complete event line available now; on EOF the process is reaped and `exited` set."""
