@@ -386,6 +386,12 @@ def test_a_completion_whose_outputs_cannot_be_published_is_undone_alone(store: S
     assert (store.data.output_dir(ids[1]) / "out.txt").read_text() == "result"
 
 
+def test_the_workers_string_paths_are_the_data_folders_paths(store: Store) -> None:
+    job_dir, attempt_dir, log = store.data.attempt_paths(7, "tok")
+    assert (job_dir, attempt_dir, log) == (str(store.data.job_dir(7)), str(store.data.attempt_dir(7, "tok")),
+                                          str(store.data.job_log(7)))
+
+
 def test_a_completion_never_moves_the_start_before_the_claim(store: Store) -> None:
     (job_id,) = store.add([new_job()])
     (claim,) = store.claim("w")

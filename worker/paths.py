@@ -94,19 +94,26 @@ class DataDir:
         into the outputs of the attempt that holds the claim."""
         return self.job_dir(job_id) / "attempts" / token
 
+    def attempt_paths(self, job_id: int, token: str) -> tuple[str, str, str]:
+        """(job folder, attempt folder, job log) as strings, the same as job_dir(), attempt_dir() and job_log():
+        made for every job a worker starts or finishes, where pathlib cost more than the rest of the step."""
+        job = f"{self.root}/jobs/{job_id}"
+        return job, f"{job}/attempts/{token}", f"{job}/job.log"
+
     def publish_attempt(self, job_id: int, token: str) -> None:
         """Make an attempt's folder the job's output/, replacing what was there.
 
         An attempt that never asked for its folder wrote nothing: output/ is left as the upload made it.
         """
-        attempt, output = self.attempt_dir(job_id, token), self.output_dir(job_id)
+        job, attempt, _log = self.attempt_paths(job_id, token)
+        output = f"{job}/output"
         try:
-            attempt.rename(output)  # replaces an empty output/ in the same system call
+            os.rename(attempt, output)  # replaces an empty output/ in the same system call
         except FileNotFoundError:
             return
         except OSError:  # output/ is not empty (left by a crash of an earlier publish): replace it whole
-            remove_tree(output)
-            attempt.rename(output)
+            remove_tree(Path(output))
+            os.rename(attempt, output)
 
     def discard_attempt(self, job_id: int, token: str) -> None:
         remove_tree(self.attempt_dir(job_id, token))

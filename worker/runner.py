@@ -427,16 +427,14 @@ class Worker:
         return spec.timeout if spec else None
 
     def _start(self, claim: Claim, process: HandlerProcess) -> None:
-        data = self.store.data
         job = Running(claim, time.monotonic(), self._timeout_for(claim), started_at=self.store.clock())
-        job_dir = data.job_dir(claim.job_id)
-        # The handler process makes the attempt's folder (published as output/ by a fenced complete()) and
-        # writes the log's header, on its own core while this loop records the previous job.
+        job_dir, attempt_dir, log_path = self.store.data.attempt_paths(claim.job_id, claim.token)
+        # The handler makes the attempt's folder when it first asks for it (published as output/ by a fenced
+        # complete()), and its process writes the log's header, on its own core while this loop goes on.
         process.run(job, {
             "job_id": claim.job_id, "token": claim.token, "handler": claim.handler, "params": claim.params,
-            "input_path": str(job_dir / claim.input_path),
-            "output_dir": str(data.attempt_dir(claim.job_id, claim.token)),
-            "log_path": str(data.job_log(claim.job_id)), "attempt": claim.attempts,
+            "input_path": f"{job_dir}/{claim.input_path}", "output_dir": attempt_dir, "log_path": log_path,
+            "attempt": claim.attempts,
             "header": f"--- attempt {claim.attempts} of {claim.max_attempts} by {self.worker_id} ---",
         })
         if process.job is job:
