@@ -18,10 +18,11 @@ from typing import Any
 
 from worker.jobs import Claim, Completion
 from worker.logs import EventLog
+from worker.outcomes import Outcomes
 from worker.pacing import HOLD_LIMIT_S, Pace
 from worker.platform import die_with_parent
 from worker.registry import Registry
-from worker.states import DockError, JobNotFound
+from worker.states import DockError
 from worker.store import Store
 from worker.supervisor import HandlerProcess, Running
 from worker.watch import ChangeWatcher
@@ -65,7 +66,7 @@ class Worker:
         self.signals: list[str] = []
         self.parent_gone = False
         self.backlog = False
-        self._unsettled: list[tuple[Running, str, dict[str, Any]]] = []  # outcomes the store refused for now
+        self.outcomes = Outcomes(store, log)
         self.ready: deque[tuple[Claim, float]] = deque()  # claimed ahead, not started yet (with when claimed)
         self.completed: list[tuple[Running, Completion]] = []  # handler returned; not recorded yet
         self.record_by = math.inf  # monotonic deadline for recording self.completed
@@ -88,6 +89,7 @@ class Worker:
     def run(self) -> int:
         self._install_signals()
         self.worker_id = self.store.register_worker(os.getpid(), socket.gethostname(), self.config.concurrency)
+        self.outcomes.worker_id = self.worker_id
         for name, error in self.registry.errors.items():
             self.log.error("plugin failed to load", plugin=name, error=error)
         self.log.info("worker started", worker=self.worker_id, pid=os.getpid(), concurrency=self.config.concurrency,
@@ -160,7 +162,7 @@ class Worker:
 
     def _finished(self) -> bool:
         # Outcomes not yet recorded keep us going, unless a second signal asked us to stop at once.
-        unrecorded = self._unsettled or self.completed or self.ready
+        unrecorded = self.outcomes.unsettled or self.completed or self.ready
         return self.stopping is not None and not self._busy() and (not unrecorded or len(self.signals) > 1)
 
     def _guarded(self, step: Any) -> None:
@@ -204,7 +206,7 @@ class Worker:
 
     def _tick(self) -> None:
         self._on_signals()
-        self._retry_unsettled()
+        self.outcomes.retry(self.stopping)
         now = time.monotonic()
         for process in list(self.processes):
             if process.events_fd >= 0:
@@ -519,72 +521,13 @@ class Worker:
         self._settle(job, "died", {"error": job.killed_for or f"handler process died: {how}"})
 
     def _settle(self, job: Running, kind: str, event: dict[str, Any]) -> None:
-        """Record how an attempt ended, or keep it to try again next tick if the store refuses for now."""
         self.next_claim = 0.0  # a slot is free: take the next job at once
-        try:
-            self._record(job, kind, event)
-        except Exception as error:  # a locked or full database: never drop an outcome, or the job stays running
-            self.log.error("could not record how a job ended; will retry", job=job.claim.job_id, error=repr(error))
-            self._unsettled.append((job, kind, event))
-
-    def _retry_unsettled(self) -> None:
-        pending, self._unsettled = self._unsettled, []
-        for job, kind, event in pending:
-            self._settle(job, kind, event)
-
-    def _record(self, job: Running, kind: str, event: dict[str, Any]) -> None:
-        """Write how an attempt ended; every write is fenced by the claim token."""
-        claim, actor = job.claim, self.worker_id
-        if job.stop_reason == "lost":
-            self._after_lost(claim.job_id, claim.token)
-            return
-        if job.stop_reason in ("shutdown", "given back") and kind != "done":
-            # Interrupted by our own shutdown (stopped, or killed after the grace), or given back before it
-            # started: not the job's fault.
-            reason = (f"worker stopping ({self.stopping})" if job.stop_reason == "shutdown"
-                      else "claimed ahead, but its slot was busy")
-            if self.store.release(claim.job_id, claim.token, actor, reason):
-                self.store.data.discard_attempt(claim.job_id, claim.token)
-                self.log.info("job put back", job=claim.job_id, reason=reason)
-            else:  # cancelled or deleted meanwhile: clean up as for any lost claim
-                self._after_lost(claim.job_id, claim.token)
-            return
-        if kind == "done":
-            self._flush_one(job)
-            recorded = self.store.complete(claim.job_id, claim.token, event.get("result"), actor)
-            self.log.info("job completed" if recorded else "job finished but its claim was lost", job=claim.job_id)
-        else:
-            error = str(event.get("error") or "the handler raised JobCancelled without being cancelled")
-            to = self.store.fail(claim.job_id, claim.token, error, event.get("traceback"), actor)
-            self.store.data.discard_attempt(claim.job_id, claim.token)
-            recorded = bool(to)
-            self.log.info("job attempt failed", job=claim.job_id, error=error, status=to or "claim lost")
-        if not recorded:
-            self._after_lost(claim.job_id, claim.token)
+        self.outcomes.settle(job, kind, event, self.stopping)
 
     def _after_lost(self, job_id: int, token: str) -> None:
-        """The handler of a cancelled/deleted/failed job has stopped: clean up what it left."""
-        try:
-            self.store.get(job_id)
-        except JobNotFound:
-            self.store.data.remove_job_files(job_id)  # deleted: nothing of it may survive
-            self.log.info("deleted job's files removed", job=job_id)
-            return
-        self.store.data.discard_attempt(job_id, token)
-        self.log.info("handler stopped", job=job_id)
+        self.outcomes.after_lost(job_id, token)
 
     def _flush_progress(self, now: float) -> None:
         for _process, job in self._busy():
-            if now - job.last_progress_write >= PROGRESS_WRITE_INTERVAL_S:
-                self._flush_one(job)
-
-    def _flush_one(self, job: Running) -> None:
-        if job.stop_reason is not None:
-            job.pending_progress = None  # the job is ending: its progress no longer matters
-        if job.pending_progress is None:
-            return
-        percent, message = job.pending_progress
-        job.pending_progress = None
-        job.last_progress_write = time.monotonic()
-        if not self.store.report_progress(job.claim.job_id, job.claim.token, percent, message):
-            self.next_poll = 0.0  # our claim is gone: find out why on this very tick
+            if now - job.last_progress_write >= PROGRESS_WRITE_INTERVAL_S and not self.outcomes.flush_progress(job):
+                self.next_poll = 0.0  # our claim is gone: find out why on this very tick
