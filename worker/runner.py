@@ -184,7 +184,7 @@ class Worker:
         now = time.monotonic()
         deadlines = [self.next_poll, self.next_heartbeat, self.record_by]
         if self.stopping is None and len(self._busy()) < self.config.concurrency:
-            deadlines.append(self.next_claim)
+            deadlines.append(max(self.next_claim, self.start_after))  # no handler process could start: wait
         if self.ready:
             deadlines.append(max(self.ready[0][1] + HOLD_LIMIT_S, self.give_back_after))
         if self.ready or self._busy():
@@ -291,7 +291,7 @@ class Worker:
 
     def _wanted(self, now: float) -> int:
         """How many jobs to claim now: enough for the free slots plus the claim-ahead, when it runs low."""
-        if self.stopping is not None or now < self.next_claim:
+        if self.stopping is not None or now < self.next_claim or now < self.start_after:
             return 0
         free = self.config.concurrency - len(self._busy())
         ahead = self.pace.ahead(self.config.concurrency)
@@ -340,6 +340,7 @@ class Worker:
             if job.claim.job_id in recorded:
                 self.log.info("job completed", job=job.claim.job_id)
             elif why is not None:  # its outputs could not be moved into place: that attempt failed
+                job.stop_reason = None  # even while stopping: a failure of its own, not an interruption
                 self._settle(job, "failed", {"error": f"could not publish the job's outputs: {why}"})
             else:
                 self.log.info("job finished but its claim was lost", job=job.claim.job_id)
@@ -405,14 +406,17 @@ class Worker:
         while held and self.ready:
             claim, _claimed = self.ready[0]
             try:
-                self.store.release(claim.job_id, claim.token, self.worker_id, reason)
+                released = self.store.release(claim.job_id, claim.token, self.worker_id, reason)
             except Exception as error:  # kept, and tried again shortly: never started, never lost
                 self.log.error("could not give back a job claimed ahead; will retry", job=claim.job_id,
                                error=repr(error))
                 self.give_back_after = now + self.config.claim_interval
                 return
             self.ready.popleft()
-            self.log.info("job put back", job=claim.job_id, reason=reason)
+            if released:
+                self.log.info("job put back", job=claim.job_id, reason=reason)
+            else:  # cancelled or deleted meanwhile
+                self._after_lost(claim.job_id, claim.token)
 
     def _timeout_for(self, claim: Claim) -> float | None:
         given = claim.params.get("timeout")

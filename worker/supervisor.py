@@ -54,13 +54,18 @@ class HandlerProcess:
     def start(self) -> None:
         control_read, control_write = os.pipe()
         event_read, event_write = os.pipe()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "worker.child", "--control-fd", str(control_read),
-             "--event-fd", str(event_write), "--memory-limit", str(self.memory_limit)],
-            pass_fds=(control_read, event_write),
-            stdin=subprocess.DEVNULL,
-            close_fds=True,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "worker.child", "--control-fd", str(control_read),
+                 "--event-fd", str(event_write), "--memory-limit", str(self.memory_limit)],
+                pass_fds=(control_read, event_write),
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+            )
+        except BaseException:  # out of memory or processes: the worker retries, so leak no descriptor
+            for fd in (control_read, control_write, event_read, event_write):
+                os.close(fd)
+            raise
         os.close(control_read)
         os.close(event_write)
         self.control = os.fdopen(control_write, "w", encoding="utf-8")
