@@ -650,3 +650,15 @@ def test_only_from_leaves_a_job_that_left_the_states_the_user_saw(store: Store) 
     assert outcomes[1].message == f"job {retried} is now pending; left as it is"
     assert outcomes[2].message == "job 999 does not exist"
     assert store.get(retried).status is JobStatus.PENDING
+
+
+def test_a_watcher_can_ignore_its_own_threads_writes(store: Store) -> None:
+    watcher = ChangeWatcher(store, ignore_own_writes=True)
+    assert watcher.changed()
+    store.add([new_job()])  # this thread's own commit: no news
+    assert not watcher.changed()
+    with Store(store.data.root) as other:  # another connection's commit: news
+        other.add([new_job()])
+    assert watcher.changed()
+    watcher.close()
+    store.add([new_job()])  # closing it left the store's connection open

@@ -32,8 +32,8 @@ PROGRESS_WRITE_INTERVAL_S = 0.25
 # one commit per job would cost more than a job that takes a millisecond.
 RECORD_DELAY_S = 0.02
 RECORD_BATCH = 64
-# While it holds claims, the worker looks this often whether anyone committed (PRAGMA data_version, ~10 µs)
-# and if so checks its claims at once: a cancel reaches a handler in ~0.1 s, not at the next 1 s poll.
+# While it holds claims, the worker looks this often whether anyone else committed (PRAGMA data_version,
+# ~10 µs) and if so checks its claims at once: a cancel reaches a handler in ~0.1 s, not at the next 1 s poll.
 CHANGE_CHECK_S = 0.1
 SWEEP_INTERVAL_S = 60.0  # files of jobs deleted while their worker was dead, and crashed uploads
 DEFAULT_MEMORY_LIMIT = 2 << 30
@@ -113,7 +113,7 @@ class Worker:
         return 0
 
     def _open_watcher(self) -> None:
-        self.watcher = ChangeWatcher(self.store)
+        self.watcher = ChangeWatcher(self.store, ignore_own_writes=True)
 
     def _install_signals(self) -> None:
         os.set_blocking(self._wake_write, False)
@@ -505,9 +505,14 @@ class Worker:
             process.jobs_done -= 1
         else:
             return
+        self._put_back_unrun(job)
+        self._start_ready()
+
+    def _put_back_unrun(self, job: Running) -> None:
+        """A job sent to a process that never began it: back to pending without counting an attempt (or, if it
+        was cancelled or deleted meanwhile, cleaned up as a lost claim)."""
         job.stop_reason = job.stop_reason or "given back"
         self._settle(job, "cancelled", {})
-        self._start_ready()
 
     def _on_exit(self, process: HandlerProcess) -> None:
         if process not in self.processes:  # already retired (recycled) earlier in this tick
@@ -515,9 +520,8 @@ class Worker:
         self.processes.remove(process)
         job, queued = process.job, process.queued
         process.job = process.queued = None
-        if queued is not None:  # never started: not its fault, so put back without counting an attempt
-            queued.stop_reason = queued.stop_reason or "given back"
-            self._settle(queued, "cancelled", {})
+        if queued is not None:
+            self._put_back_unrun(queued)
         if job is None:
             return
         how = process.describe_exit()

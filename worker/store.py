@@ -96,10 +96,16 @@ class Store:
                 with self.engine.begin() as conn:
                     yield conn
                 return
-            if self._own_connection is None or self._own_connection.invalidated:
-                self._own_connection = self.engine.connect()
-            with self._own_connection.begin():
-                yield self._own_connection
+            conn = self.own_connection()
+            with conn.begin():
+                yield conn
+
+    def own_connection(self) -> Connection:
+        """The connection the opening thread writes through (for that thread only). PRAGMA data_version read on
+        it moves only for other connections' commits, never for this thread's own."""
+        if self._own_connection is None or self._own_connection.invalidated:
+            self._own_connection = self.engine.connect()
+        return self._own_connection
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

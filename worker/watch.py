@@ -9,12 +9,15 @@ from worker.store import Store
 class ChangeWatcher:
     """Tells cheaply whether anyone committed to the store since the last look (PRAGMA data_version).
 
-    It holds one connection of its own: data_version only moves for commits made by other connections. The
+    data_version only moves for commits made by other connections. So it looks through a connection of its
+    own, or, with `ignore_own_writes`, through the calling thread's write connection of the store, so that
+    thread's own commits are no news (the worker's loop: only a cancel or delete from elsewhere is). The
     pragma needs no transaction, so it goes straight to the driver: a look costs about 10 µs.
     """
 
-    def __init__(self, store: Store) -> None:
-        self._conn = store.engine.connect()
+    def __init__(self, store: Store, ignore_own_writes: bool = False) -> None:
+        self._borrowed = ignore_own_writes
+        self._conn = store.own_connection() if ignore_own_writes else store.engine.connect()
         self._database = store.data.database
         self._seen: int | None = None
 
@@ -28,4 +31,5 @@ class ChangeWatcher:
         return changed
 
     def close(self) -> None:
-        self._conn.close()
+        if not self._borrowed:  # the store closes its own connection
+            self._conn.close()
