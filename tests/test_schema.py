@@ -23,6 +23,7 @@ from sqlalchemy import CheckConstraint, create_engine, inspect
 import worker.db
 from tests.conftest import new_job, run_dock
 from worker.db import KNOWN_REVISIONS, SCHEMA_HEAD, DatabaseCorrupt, DatabaseLocked, DatabaseTooNew
+from worker.jobs import Event
 from worker.schema import jobs, metadata
 from worker.states import JobStatus
 from worker.store import Store
@@ -71,13 +72,19 @@ def _bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def test_older_database_is_upgraded_and_keeps_every_job(data_dir: Path) -> None:
+def store_at_revision(data_dir: Path, revision: str) -> Path:
+    """A new, empty store as an older version of Processing Dock left it; returns the database file."""
     data_dir.mkdir(mode=0o700)
     database = data_dir / "dock.sqlite3"
     engine = create_engine(f"sqlite:///{database}")
     with engine.begin() as conn:
-        command.upgrade(alembic_config(conn), "0001")
+        command.upgrade(alembic_config(conn), revision)
     engine.dispose()
+    return database
+
+
+def test_older_database_is_upgraded_and_keeps_every_job(data_dir: Path) -> None:
+    database = store_at_revision(data_dir, "0001")
     raw = sqlite3.connect(database)
     with raw:
         for i in range(1, 51):
@@ -102,6 +109,34 @@ def test_older_database_is_upgraded_and_keeps_every_job(data_dir: Path) -> None:
         assert claim.job_id == 1
     raw = sqlite3.connect(database)
     assert raw.execute("SELECT version_num FROM alembic_version").fetchone() == (SCHEMA_HEAD,)
+    raw.close()
+
+
+def test_upgrading_0003_moves_each_added_event_into_its_job_row_and_keeps_the_history(data_dir: Path) -> None:
+    database = store_at_revision(data_dir, "0003")
+    raw = sqlite3.connect(database)
+    with raw:
+        for i, actor in ((1, "user"), (2, "window")):
+            raw.execute(
+                "INSERT INTO jobs (handler, filename, input_path, params, status, max_attempts, attempt_budget,"
+                " run_after, created_at, updated_at, cancelled_at) VALUES ('checksum', ?, 'input/x', '{}',"
+                " 'cancelled', 3, 3, 0, ?, 200, 200)", (f"doc {i}.pdf", 100.0 + i))
+            raw.execute("INSERT INTO job_events (job_id, at, actor, from_status, to_status, reason)"
+                        " VALUES (?, ?, ?, NULL, 'pending', ?)",
+                        (i, 100.0 + i, actor, f"added 'doc {i}.pdf' for handler checksum"))
+            raw.execute("INSERT INTO job_events (job_id, at, actor, from_status, to_status, reason)"
+                        " VALUES (?, 200, 'user', 'pending', 'cancelled', 'cancelled by user')", (i,))
+    raw.close()
+
+    with Store(data_dir) as store:
+        for i, actor in ((1, "user"), (2, "window")):
+            assert store.history(i) == [
+                Event(100.0 + i, actor, None, "pending", f"added 'doc {i}.pdf' for handler checksum"),
+                Event(200.0, "user", "pending", "cancelled", "cancelled by user"),
+            ]
+    raw = sqlite3.connect(database)
+    assert raw.execute("SELECT count(*) FROM job_events WHERE from_status IS NULL").fetchone() == (0,)
+    assert raw.execute("SELECT id, added_by FROM jobs ORDER BY id").fetchall() == [(1, "user"), (2, "window")]
     raw.close()
 
 

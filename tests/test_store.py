@@ -14,13 +14,13 @@ from typing import Any
 
 import platformdirs
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.conftest import job_in, new_job
-from worker.jobs import Completion, NewJob
+from worker.jobs import Completion, Event, NewJob
 from worker.paths import APP_NAME, ENV_DATA_DIR, resolve_data_dir
 from worker.registry import load_registry
-from worker.schema import jobs
+from worker.schema import job_events, jobs
 from worker.states import DockError, JobNotFound, JobStatus
 from worker.store import Store
 from worker.uploads import prepare
@@ -277,6 +277,17 @@ def test_history_records_who_when_from_to_and_why(store: Store) -> None:
     assert [e.at for e in events] == sorted(e.at for e in events)
     assert "attempt 1 of 3" in events[1].reason
     assert events[0].to_json()["from"] is None
+
+
+def test_the_added_entry_is_built_from_the_job_row_and_costs_no_history_row(store: Store) -> None:
+    (job_id,) = store.add([new_job("report.pdf", handler="pdf")], actor="window")
+    (added,) = store.history(job_id)
+    assert added == Event(store.get(job_id).created_at, "window", None, "pending", "added 'report.pdf' for handler pdf")
+    # An add is bound by its fsync, whose cost grows with the pages written: the job row alone stands for it.
+    with store._read() as conn:
+        assert conn.execute(select(func.count()).select_from(job_events)).scalar() == 0
+    store.delete(job_id)
+    assert store.history(job_id) == []
 
 
 REQUIRED = ("id", "status", "handler", "filename", "params", "progress", "message", "attempts", "max_attempts",
@@ -580,8 +591,9 @@ def test_writes_take_the_write_lock_at_begin_and_reads_do_not(store: Store) -> N
     other = sqlite3.connect(store.data.database, timeout=0, isolation_level=None)
     try:
         # BEGIN IMMEDIATE: the lock is ours before the first statement.
-        with store._write(), pytest.raises(sqlite3.OperationalError, match="locked"):
-            other.execute("BEGIN IMMEDIATE")
+        for write in (store._write, store._write_prepared):
+            with write(), pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
         with store._read() as conn:
             conn.execute(select(jobs.c.id)).all()
             other.execute("BEGIN IMMEDIATE")  # a reader never holds up a writer

@@ -64,7 +64,7 @@ ADD_EVENT = Prepared(insert(job_events).values(
 ADD_JOB = Prepared(insert(jobs).values(
     {name: bindparam(name) for name in ("handler", "filename", "filename_raw", "input_path", "size", "params",
                                         "status", "max_attempts", "attempt_budget", "run_after", "created_at",
-                                        "updated_at")}
+                                        "updated_at", "added_by")}
 ).returning(jobs.c.id))
 
 

@@ -59,6 +59,7 @@ jobs = Table(
     Column("updated_at", Float, nullable=False),
     Column("cancelled_at", Float),
     Column("cancelled_by", String(100)),
+    Column("added_by", String(100)),  # its "added" history entry is built from the row (migration 0004)
     Column("claimed_by", String(64)),
     Column("claim_token", String(64)),
     Column("rev", Integer, nullable=False, server_default="0"),  # bumped by every write: the window diffs on it
