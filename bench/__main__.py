@@ -23,7 +23,9 @@ SECTIONS = ("enqueue", "drain", "cancel", "window", "idle")
 class Sizes:
     """How much each section does: the full run, or a smoke run with --quick."""
 
-    single: int = 300
+    single: int = 2000
+    single_fresh: int = 300
+    single_warmup: int = 1000
     single_runs: int = 5
     cli_calls: int = 10
     batch: int = 5000
@@ -40,9 +42,9 @@ class Sizes:
     idle_runs: int = 1
 
 
-QUICK = Sizes(single=50, single_runs=2, cli_calls=3, batch=500, batch_runs=1, drain_runs=1, backlog_small=300,
-              backlog_large=5000, large_window=300, cancel_trials=6, busy_seconds=2.0, window_jobs=10_000,
-              window_runs=1, idle_seconds=3.0)
+QUICK = Sizes(single=100, single_fresh=50, single_warmup=100, single_runs=2, cli_calls=3, batch=500, batch_runs=1,
+              drain_runs=1, backlog_small=300, backlog_large=5000, large_window=300, cancel_trials=6,
+              busy_seconds=2.0, window_jobs=10_000, window_runs=1, idle_seconds=3.0)
 
 
 def sections(work: Path, env: dict[str, str], sizes: Sizes) -> dict[str, Callable[[], list[Figure]]]:
@@ -52,7 +54,8 @@ def sections(work: Path, env: dict[str, str], sizes: Sizes) -> dict[str, Callabl
         return run_window(work, sizes.window_jobs, sizes.window_runs, sizes.idle_seconds)
 
     return {
-        "enqueue": lambda: (enqueue.single(work, sizes.single, sizes.single_runs, sizes.cli_calls)
+        "enqueue": lambda: (enqueue.single(work, sizes.single, sizes.single_runs, sizes.cli_calls,
+                                           sizes.single_fresh, sizes.single_warmup)
                             + enqueue.batch(work, sizes.batch, sizes.batch_runs)),
         "drain": lambda: drain.run(work, env, sizes.drain_runs, sizes.backlog_small, sizes.backlog_large,
                                    sizes.large_window),
