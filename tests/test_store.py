@@ -602,6 +602,24 @@ def test_writes_take_the_write_lock_at_begin_and_reads_do_not(store: Store) -> N
         other.close()
 
 
+def test_a_driver_level_write_undoes_itself_and_refuses_what_it_cannot_run(store: Store) -> None:
+    other = sqlite3.connect(store.data.database, timeout=0, isolation_level=None)
+    try:
+        with pytest.raises(KeyboardInterrupt), store._write_prepared():
+            raise KeyboardInterrupt  # an interrupt mid-transaction
+        other.execute("BEGIN IMMEDIATE")  # the lock went with it
+        other.execute("ROLLBACK")
+        # A Core statement would need SQLAlchemy's own BEGIN: refused as the bug it is, not as a damaged database.
+        with pytest.raises(RuntimeError, match="driver-level transaction"), store._write_prepared() as conn:
+            conn.execute(select(jobs.c.id))
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert store.counts()[P] == 0
+    assert store.add([new_job()]) == [1]
+
+
 def test_claims_and_the_list_walk_indexes(store: Store) -> None:
     store.add([new_job(f"{i}") for i in range(50)])
     raw = sqlite3.connect(store.data.database)

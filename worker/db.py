@@ -144,8 +144,12 @@ def _install_pragmas(engine: Engine, role: Role) -> None:
         # Writers take the write lock up front: a deferred transaction that upgrades from read to write
         # fails with SQLITE_BUSY at once instead of waiting out the busy timeout.
         mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        if driver.in_transaction:  # a Core statement inside Store._write_prepared(), which only takes Prepared
+            raise RuntimeError("a SQLAlchemy statement inside a driver-level transaction: a bug of ours")
         # On the driver's connection: through conn.exec_driver_sql this cost as much as a job's whole insert.
-        conn.connection.driver_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
+        driver.execute(f"BEGIN {mode}")
 
 
 def _engine(path: Path, role: Role) -> Engine:

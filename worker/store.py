@@ -116,14 +116,26 @@ class Store:
             conn = self.own_connection()
             driver = conn.connection.driver_connection
             assert driver is not None
-            driver.execute("BEGIN IMMEDIATE")
+            if driver.in_transaction:
+                raise RuntimeError("a write transaction inside another on the same connection: a bug of ours")
             try:
+                driver.execute("BEGIN IMMEDIATE")  # inside the try: an interrupt right after it must roll back
                 yield conn
                 driver.execute("COMMIT")
             except BaseException:
-                if driver.in_transaction:  # a failed COMMIT can leave the transaction open
-                    driver.rollback()
+                self._roll_back(conn, driver)
                 raise
+
+    def _roll_back(self, conn: Connection, driver: Any) -> None:
+        """Undo the driver-level transaction; a connection that cannot even roll back is dropped, so that its
+        write lock goes with it and the next write starts on a fresh one."""
+        try:
+            if driver.in_transaction:  # a failed BEGIN has nothing to undo; a failed COMMIT may have
+                driver.rollback()
+        except BaseException:
+            conn.invalidate()
+            self._own_connection = None
+            raise
 
     def own_connection(self) -> Connection:
         """The connection the opening thread writes through (for that thread only). PRAGMA data_version read on

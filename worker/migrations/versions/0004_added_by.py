@@ -23,7 +23,7 @@ def upgrade() -> None:
     op.add_column("jobs", sa.Column("added_by", sa.String(100)))
     # Every add wrote exactly one event with no from_status; nothing else does.
     op.execute(
-        "UPDATE jobs SET added_by = (SELECT e.actor FROM job_events e WHERE e.job_id = jobs.id"
-        " AND e.from_status IS NULL ORDER BY e.id LIMIT 1)"
+        "UPDATE jobs SET added_by = (SELECT e.actor FROM job_events e WHERE e.id = (SELECT min(f.id)"
+        " FROM job_events f WHERE f.job_id = jobs.id AND f.from_status IS NULL))"
     )
     op.execute("DELETE FROM job_events WHERE from_status IS NULL")
