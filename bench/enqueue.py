@@ -22,17 +22,23 @@ def new_job(i: int) -> NewJob:
     return NewJob("noop", f"f{i}.txt", None, f"f{i}.txt", len(SMALL_FILE), {}, 3)
 
 
-def _paired_single(work: Path, run: int, n: int, warmup: int) -> tuple[float, float]:
+def _paired_single(work: Path, run: int, n: int, warmup: int, sync: bool = True) -> tuple[float, float]:
     """Single adds into the dock and single huey enqueues, alternating call by call; (dock, huey) per second.
 
     Both sides pay one fsync per commit, and this disk's fsync varies by 2x from one second to the next:
     timing the sides one after the other measured the disk's mood as much as the code (paired ratios from
     0.70 to 1.14 within one run). Alternating calls puts every mood on both sides alike. `warmup` calls on
     each side first bring both write-ahead logs to their working size, as in a store that is in use; with
-    none, every commit also grows its log file, which costs a metadata flush on ext4.
+    none, every commit also grows its log file, which costs a metadata flush on ext4. With `sync` False both
+    sides commit with synchronous=OFF: what each add costs apart from the fsync (no setting of the dock's).
     """
     queue, task = make(str(fresh_dir(work, f"huey-enqueue-{run}-{warmup}") / "huey.db"))
     with Store(fresh_dir(work, f"single-db-{run}-{warmup}")) as store:
+        if not sync:
+            driver = store.own_connection().connection.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA synchronous = OFF")
+            queue.storage.conn.execute("PRAGMA synchronous = OFF")
         for i in range(warmup):
             store.add([new_job(i)])
             task()
@@ -87,6 +93,15 @@ def single(work: Path, n: int, runs: int, cli_calls: int, fresh_calls: int, warm
             huey.samples.append(huey_rate)
             ratio.samples.append(dock_rate / huey_rate)
         figures += [dock, huey, ratio]
+    cpu_dock = Figure("enqueue, one job per call, no fsync on either side: dock", "us", better="lower",
+                      note=f"{n} calls after {warmup:,}, synchronous=OFF on both: the CPU of an add")
+    cpu_huey = Figure("enqueue, one job per call, no fsync on either side: huey", "us", better="lower",
+                      note="the same, huey's enqueue")
+    for run in range(runs):
+        dock_rate, huey_rate = _paired_single(work, run, n, warmup, sync=False)
+        cpu_dock.samples.append(1e6 / dock_rate)
+        cpu_huey.samples.append(1e6 / huey_rate)
+    figures += [cpu_dock, cpu_huey]
     upload = Figure("enqueue, one job per call: whole upload (prepare + Store.add)", "jobs/s",
                     note=f"{fresh_calls} calls of `dock add`'s path on a 1 KiB file: copy, fsync, rename, insert")
     for run in range(runs):
