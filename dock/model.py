@@ -119,6 +119,17 @@ class ModelChange:
     diff: Diff = field(default_factory=Diff)
 
 
+def runs(positions: Sequence[int]) -> list[tuple[int, int]]:
+    """(first, last) of each run of consecutive numbers in an ascending sequence."""
+    found: list[tuple[int, int]] = []
+    for position in positions:
+        if found and position == found[-1][1] + 1:
+            found[-1] = (found[-1][0], position)
+        else:
+            found.append((position, position))
+    return found
+
+
 def _longest_increasing(values: Sequence[int]) -> set[int]:
     """The values of one longest strictly increasing subsequence (patience sorting, O(n log n))."""
     if all(a < b for a, b in pairwise(values)):
@@ -349,9 +360,7 @@ class JobModel(QAbstractTableModel):
             self.beginInsertRows(root, position, position + len(ids) - 1)
             self._ids[position:position] = ids
             self.endInsertRows()
-        last = len(Column) - 1
-        for position in diff.changed:
-            self.dataChanged.emit(self.index(position, 0), self.index(position, last))
+        self._emit_runs(diff.changed)
 
     # ---- actions in flight --------------------------------------------------------------------------------
 
@@ -380,6 +389,11 @@ class JobModel(QAbstractTableModel):
             self.clear_busy(done)
 
     def _emit_rows(self, job_ids: Iterable[int]) -> None:
+        self._emit_runs(sorted(self.positions(job_ids).values()))
+
+    def _emit_runs(self, positions: Sequence[int]) -> None:
+        """One dataChanged per run of adjacent rows: per row, "Retry All Failed" on 10,000 jobs held the GUI
+        thread for 150 ms."""
         last = len(Column) - 1
-        for position in sorted(self.positions(job_ids).values()):
-            self.dataChanged.emit(self.index(position, 0), self.index(position, last))
+        for first, end in runs(positions):
+            self.dataChanged.emit(self.index(first, 0), self.index(end, last))

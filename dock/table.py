@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor, QFont, QHelpEvent, QMouseEvent, QPainter, QPai
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QToolTip, QWidget
 
 from dock.delegates import SPINNER_FRAME_MS, ActionsDelegate, ProgressDelegate, actions_width, button_at
-from dock.model import Column, JobModel, Row
+from dock.model import Column, JobModel, Row, runs
 from dock.resources import pixmap
 from worker.states import JobStatus
 
@@ -139,7 +139,7 @@ class JobTable(QTableView):
         positions = self._model.positions(job_ids)
         selection = QItemSelection()
         last_column = self._model.columnCount() - 1
-        for first, last in _runs(sorted(positions.values())):
+        for first, last in runs(sorted(positions.values())):
             selection.select(self._model.index(first, 0), self._model.index(last, last_column))
         flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
         model = self.selectionModel()
@@ -240,14 +240,3 @@ class JobTable(QTableView):
                     QToolTip.showText(event.globalPos(), tip, self.viewport())
                     return True
         return super().viewportEvent(event)
-
-
-def _runs(positions: list[int]) -> list[tuple[int, int]]:
-    """(first, last) of each run of consecutive numbers in a sorted list."""
-    runs: list[tuple[int, int]] = []
-    for position in positions:
-        if runs and position == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], position)
-        else:
-            runs.append((position, position))
-    return runs

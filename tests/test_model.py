@@ -10,7 +10,7 @@ from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
-from dock.model import Column, Diff, JobModel, ModelChange, Role, Row, plan_diff
+from dock.model import Column, Diff, JobModel, ModelChange, Role, Row, plan_diff, runs
 from worker.states import JobStatus
 
 NOW = time.time()
@@ -113,6 +113,29 @@ def test_refresh_never_resets_and_keeps_the_selection(qtbot: QtBot) -> None:
     selected = [model.data(i, Role.JOB_ID) for i in selection.selectedRows()]
     assert selected == [4]
     assert changed == [model.positions([4])[4]], "one dataChanged for the one changed row"
+
+
+@pytest.mark.parametrize(("positions", "expected"), [
+    ([], []),
+    ([4], [(4, 4)]),
+    ([0, 1, 2, 5, 7, 8], [(0, 2), (5, 5), (7, 8)]),
+    (list(range(10_000)), [(0, 9_999)]),
+])
+def test_runs_of_adjacent_rows(positions: list[int], expected: list[tuple[int, int]]) -> None:
+    assert runs(positions) == expected
+
+
+def test_many_changed_rows_are_one_signal_per_run_of_adjacent_rows(qtbot: QtBot, qtmodeltester: ModelTester) -> None:
+    model = model_with(qtbot, [row(i) for i in range(2_000, 0, -1)])
+    changed: list[tuple[int, int, int, int]] = []
+    model.dataChanged.connect(lambda top, bottom, _roles: changed.append(
+        (top.row(), top.column(), bottom.row(), bottom.column())))
+    retried = [row(i, rev=2, progress=10) for i in range(2_000, 0, -1)]
+    refresh(model, 2, [r if r.id % 1_000 else row(r.id) for r in retried])  # 1,000 and 2,000 stay as they were
+    last = len(Column) - 1
+    assert changed == [(1, 0, 999, last), (1_001, 0, 1_999, last)]
+    assert all(model.data(model.index(p, 0), Role.ROW).progress == 10 for p in (1, 999, 1_001, 1_999))
+    qtmodeltester.check(model)
 
 
 def test_data_reads_rows_through_roles(qtbot: QtBot) -> None:
