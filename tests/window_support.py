@@ -62,10 +62,12 @@ def seed_every_state(store: Store) -> Seeded:
     cancelled, token = claim_one(store, worker_id, "holiday-video.mov")
     store.report_progress(cancelled, token, 40, "step 20 of 50")
     store.cancel(cancelled, by="window")
-    retrying, token = claim_one(store, worker_id, "invoice-2291.pdf", "checksum")
-    store.fail(retrying, token, "OSError: the network share went away", None, worker_id)
     running, token = claim_one(store, worker_id, "annual-accounts-2024.xlsx")
     store.report_progress(running, token, 62, "step 31 of 50")
+    # Last of the claims: its retry is due again within the tests' short backoff, and a claim after that
+    # would take it instead of the job just added.
+    retrying, token = claim_one(store, worker_id, "invoice-2291.pdf", "checksum")
+    store.fail(retrying, token, "OSError: the network share went away", None, worker_id)
     (pending,) = store.add([new_job("team-photo.jpg")])
     return Seeded(pending, running, completed, failed, cancelled, retrying, worker_id)
 
