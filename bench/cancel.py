@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import Figure, cpu_seconds, fmt, fresh_dir, percentile, poll_until, start_worker
-from worker.jobs import NewJob
-from worker.states import JobStatus
 from worker.store import Store
+from worker.store.rows import NewJob
+from worker.store.states import JobStatus
 
 # The event the worker logs once the handler of a cancelled (or deleted) job has stopped.
 STOPPED = {"cancel": "handler stopped", "delete": "deleted job's files removed"}

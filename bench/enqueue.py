@@ -9,9 +9,9 @@ from pathlib import Path
 
 from bench.common import ROOT, Figure, fresh_dir
 from bench.hueyapp import make
-from worker.jobs import NewJob
 from worker.registry import load_registry
 from worker.store import Store
+from worker.store.rows import NewJob
 from worker.uploads import prepare
 
 SMALL_FILE = b"A small document to process.\n" * 36  # ~1 KiB

@@ -10,7 +10,7 @@ PLUGIN_MODULE = '''
 """A handler for the cancel-latency benchmark."""
 import threading
 
-from worker.registry import handler
+from worker.api import handler
 
 
 @handler()

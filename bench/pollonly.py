@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from worker import cli, runner
+from worker.run import cli, loop
 
 if __name__ == "__main__":
-    runner.CHANGE_CHECK_S = 3600.0  # one look when the first job starts, then only the 1 s poll
+    loop.CHANGE_CHECK_S = 3600.0  # one look when the first job starts, then only the 1 s poll
     sys.exit(cli.main(sys.argv[1:]))

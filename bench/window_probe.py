@@ -22,8 +22,8 @@ from bench.common import cpu_seconds, rss_mib  # noqa: E402
 from dock.app import configure  # noqa: E402
 from dock.poller import PollResult  # noqa: E402
 from dock.window import MainWindow  # noqa: E402
-from worker.states import Action  # noqa: E402
 from worker.store import Store  # noqa: E402
+from worker.store.states import Action  # noqa: E402
 
 
 class Probe:

@@ -2,6 +2,6 @@
 
 import sys
 
-from dock.cli import main
+from dock.main import main
 
 sys.exit(main())

@@ -15,9 +15,9 @@ from dock.formatting import plural
 from dock.model import JobModel
 from dock.poller import Poller
 from dock.resources import icon
-from worker.jobs import Outcome
-from worker.states import ACTIVE, FINISHED, Action, JobStatus
 from worker.store import Store
+from worker.store.rows import Outcome
+from worker.store.states import ACTIVE, FINISHED, Action, JobStatus
 
 BUSY_LABELS = {Action.DELETE: "Deleting…", Action.FAIL: "Failing…", Action.RETRY: "Queuing…",
                Action.CANCEL: "Cancelling…"}

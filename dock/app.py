@@ -13,8 +13,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from dock.resources import icon
 from worker import __version__
-from worker.db import DatabaseError, DatabaseLocked, DatabaseTooNew
 from worker.store import Store
+from worker.store.errors import DatabaseError, DatabaseLocked, DatabaseTooNew
 
 ORGANIZATION = "processing-dock"
 APPLICATION = "Processing Dock"

@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from worker.states import DockError
+from worker.store.errors import DockError
 
 log = logging.getLogger(__name__)
 

@@ -1,19 +1,20 @@
-"""The `dock` command line: the window with no subcommand, job management otherwise (no Qt imported)."""
+"""The `dock` subcommands: adding, listing and steering jobs from a shell (no Qt imported)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from worker import __version__
-from worker.jobs import Job
 from worker.registry import load_registry
-from worker.states import Action, DockError, JobStatus
 from worker.store import DEFAULT_MAX_ATTEMPTS, Store
+from worker.store.errors import DockError
+from worker.store.rows import Job
+from worker.store.states import Action, JobStatus
 from worker.uploads import discard, prepare
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -171,12 +172,8 @@ COMMANDS: dict[str, Callable[[Store, argparse.Namespace], int]] = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command is None:
-        from dock.app import run  # the only path that imports Qt
-
-        return run(args.data_dir)
+def run(args: argparse.Namespace) -> int:
+    """Run the subcommand `args` names; the window is dock.main's business, so nothing here imports Qt."""
     try:
         if args.command == "handlers":
             return cmd_handlers(args)

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from dock import formatting
 from dock.model import Role, Row
-from worker.states import ACTIVE, Action, JobStatus
+from worker.store.states import ACTIVE, Action, JobStatus
 
 Index = QModelIndex | QPersistentModelIndex
 

@@ -31,9 +31,10 @@ from dock.background import Background
 from dock.logview import LogView, read_tail
 from dock.model import STATUS_COLORS
 from dock.resources import icon
-from worker.jobs import Event, Job
-from worker.states import ACTIVE, JobNotFound
 from worker.store import Store
+from worker.store.errors import JobNotFound
+from worker.store.rows import Event, Job
+from worker.store.states import ACTIVE
 
 FIELDS = ("ID", "File", "Handler", "Status", "Progress", "Attempts", "Parameters", "Size", "Input", "Created",
           "Started", "Finished", "Duration", "Next attempt", "Cancelled", "Worker", "Updated")

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QTabBar, QWidget
 
 from dock.formatting import STATUS_LABELS
 from dock.resources import icon
-from worker.states import JobStatus
+from worker.store.states import JobStatus
 
 FILTERS: list[JobStatus | None] = [None, *JobStatus]
 SEARCH_DELAY_MS = 200  # wait for a pause in typing before asking the store

@@ -7,7 +7,7 @@ import re
 import time
 from datetime import datetime
 
-from worker.states import JobStatus
+from worker.store.states import JobStatus
 
 STATUS_LABELS: dict[JobStatus, str] = {
     JobStatus.PENDING: "Pending",

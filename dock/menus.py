@@ -2,54 +2,72 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox, QToolBar, QWidget
+from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QToolBar, QWidget
 
 from dock.resources import icon
 from worker import __version__
 
-if TYPE_CHECKING:
-    from dock.window import MainWindow
+
+@dataclass(frozen=True, slots=True)
+class MenuActions:
+    """The window's commands, as the menus and the toolbar lay them out."""
+
+    add_files: QAction
+    add_folder: QAction
+    open_data: QAction
+    quit: QAction
+    job_selection: list[QAction]
+    job_bulk: list[QAction]
+    select_all: QAction
+    find: QAction
+    start_worker: QAction
+    stop_worker: QAction
+    restart_worker: QAction
+    concurrency: QActionGroup
+    worker_log: QAction
+    about: QAction
 
 
-def build_menus(window: MainWindow) -> None:
+def build_menus(window: QMainWindow, actions: MenuActions) -> None:
     """File, Jobs, Worker and Help; every entry is a QAction, so each has its shortcut and status tip."""
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
-    file_menu.addActions([window.add_files_action, window.add_folder_action])
+    file_menu.addActions([actions.add_files, actions.add_folder])
     file_menu.addSeparator()
-    file_menu.addAction(window.open_data_action)
+    file_menu.addAction(actions.open_data)
     file_menu.addSeparator()
-    file_menu.addAction(window.quit_action)
+    file_menu.addAction(actions.quit)
     jobs = bar.addMenu("&Jobs")
-    jobs.addActions(window.job_actions.selection_actions)
+    jobs.addActions(actions.job_selection)
     jobs.addSeparator()
-    jobs.addActions(window.job_actions.bulk_actions)
+    jobs.addActions(actions.job_bulk)
     jobs.addSeparator()
-    jobs.addActions([window.select_all_action, window.find_action])
+    jobs.addActions([actions.select_all, actions.find])
     worker = bar.addMenu("&Worker")
-    worker.addActions([window.start_worker_action, window.stop_worker_action, window.restart_worker_action])
+    worker.addActions([actions.start_worker, actions.stop_worker, actions.restart_worker])
     concurrency = worker.addMenu("&Concurrency")
-    concurrency.addActions(window.concurrency_group.actions())
+    concurrency.addActions(actions.concurrency.actions())
     worker.addSeparator()
-    worker.addAction(window.worker_log_action)
+    worker.addAction(actions.worker_log)
     help_menu = bar.addMenu("&Help")
-    help_menu.addAction(window.about_action)
+    help_menu.addAction(actions.about)
 
 
-def build_toolbar(window: MainWindow) -> QToolBar:
+def build_toolbar(window: QMainWindow, actions: MenuActions) -> QToolBar:
     toolbar = QToolBar("Main")
     toolbar.setObjectName("main-toolbar")  # saveState() finds it by name
     toolbar.setMovable(False)
     toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-    toolbar.addAction(window.add_files_action)
+    toolbar.addAction(actions.add_files)
     toolbar.addSeparator()
-    toolbar.addActions(window.job_actions.selection_actions)
+    toolbar.addActions(actions.job_selection)
     toolbar.addSeparator()
-    toolbar.addActions([window.start_worker_action, window.stop_worker_action])
+    toolbar.addActions([actions.start_worker, actions.stop_worker])
     window.addToolBar(toolbar)
     return toolbar
 

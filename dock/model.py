@@ -14,8 +14,8 @@ from PySide6.QtGui import QColor
 
 from dock import formatting
 from dock.resources import icon
-from worker.jobs import Job
-from worker.states import JobStatus
+from worker.store.rows import Job
+from worker.store.states import JobStatus
 
 Index = QModelIndex | QPersistentModelIndex
 

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QSystemTrayIcon
 
 from dock.formatting import plural
 from dock.resources import icon
-from worker.states import JobStatus
+from worker.store.states import JobStatus
 
 ACTIVE = (JobStatus.PENDING, JobStatus.RUNNING)
 OUTCOMES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)

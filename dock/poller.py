@@ -10,9 +10,9 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from dock.background import Background
 from dock.model import ModelChange, Row, plan_diff
-from worker.states import JobStatus
 from worker.store import Store, WorkerInfo
-from worker.watch import ChangeWatcher
+from worker.store.states import JobStatus
+from worker.store.watch import ChangeWatcher
 
 POLL_INTERVAL_MS = 250  # a change shows within 0.5 s even when the 100,000-row query itself takes ~0.2 s
 WORKERS_EVERY_S = 2.0  # a dead worker commits nothing, so the live-worker list is re-read on a clock

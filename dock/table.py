@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QToolT
 from dock.delegates import SPINNER_FRAME_MS, ActionsDelegate, ProgressDelegate, actions_width, button_at
 from dock.model import Column, JobModel, Row, runs
 from dock.resources import pixmap
-from worker.states import JobStatus
+from worker.store.states import JobStatus
 
 ROW_HEIGHT = 34
 DEFAULT_WIDTHS = {Column.ID: 56, Column.HANDLER: 96, Column.STATUS: 118, Column.PROGRESS: 250,

@@ -32,7 +32,7 @@ from dock.details import DetailsPane
 from dock.filters import FilterBar
 from dock.formatting import plural
 from dock.logview import LogWindow
-from dock.menus import about_box, build_menus, build_toolbar
+from dock.menus import MenuActions, about_box, build_menus, build_toolbar
 from dock.model import JobModel
 from dock.notice import Notice
 from dock.notify import BatchNotifier
@@ -81,8 +81,9 @@ class MainWindow(QMainWindow):
         self.worker_log: LogWindow | None = None
         self._build_central()
         self._build_window_actions()
-        build_menus(self)
-        self.toolbar = build_toolbar(self)
+        menu_actions = self._menu_actions()
+        build_menus(self, menu_actions)
+        self.toolbar = build_toolbar(self, menu_actions)
         self._build_status_bar()
         self._connect()
         self._restore_settings()
@@ -149,6 +150,16 @@ class MainWindow(QMainWindow):
             choice.setCheckable(True)
             choice.setData(n)
         self.concurrency_group.triggered.connect(self._on_concurrency_group_triggered)
+
+    def _menu_actions(self) -> MenuActions:
+        return MenuActions(
+            add_files=self.add_files_action, add_folder=self.add_folder_action, open_data=self.open_data_action,
+            quit=self.quit_action, job_selection=self.job_actions.selection_actions,
+            job_bulk=self.job_actions.bulk_actions, select_all=self.select_all_action, find=self.find_action,
+            start_worker=self.start_worker_action, stop_worker=self.stop_worker_action,
+            restart_worker=self.restart_worker_action, concurrency=self.concurrency_group,
+            worker_log=self.worker_log_action, about=self.about_action,
+        )
 
     def _build_status_bar(self) -> None:
         self.upload_progress = QProgressBar()

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
-from worker.paths import DataDir
+from worker.store.layout import DataDir
 
 log = logging.getLogger(__name__)
 

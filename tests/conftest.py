@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from worker.jobs import NewJob
-from worker.states import JobStatus
 from worker.store import Backoff, Store
+from worker.store.rows import NewJob
+from worker.store.states import JobStatus
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from worker.context import JobContext
+from worker.api import JobContext
 from worker.handlers import BUILTINS
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import job_in, new_job, run_dock
-from worker.states import JobStatus
 from worker.store import Store
+from worker.store.states import JobStatus
 
 P, R, C, F, X = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED,
                  JobStatus.CANCELLED)
@@ -229,7 +229,7 @@ def test_odd_names_are_stored_exactly_and_shown_escaped(data_dir: Path, tmp_path
 
 NO_QT = """
 import sys
-from dock.cli import main
+from dock.main import main
 code = main(sys.argv[1:])
 assert "PySide6" not in sys.modules, sorted(m for m in sys.modules if "PySide6" in m or "shiboken" in m)
 assert "shiboken6" not in sys.modules

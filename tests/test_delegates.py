@@ -21,7 +21,7 @@ from dock.delegates import (
     buttons_for,
 )
 from dock.model import Column, JobModel, ModelChange, Row
-from worker.states import Action, JobStatus, allowed_actions
+from worker.store.states import Action, JobStatus, allowed_actions
 
 BUTTONS = {
     JobStatus.PENDING: ("Cancel & Delete", "Force Fail"),

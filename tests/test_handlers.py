@@ -13,7 +13,7 @@ from PIL import Image
 
 from tests import docmaker
 from tests.handlerkit import make_job, run
-from worker.context import JobCancelled
+from worker.api import JobCancelled
 from worker.handlers import BUILTINS
 from worker.registry import load_registry
 

@@ -11,7 +11,7 @@ from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from dock.model import Column, Diff, JobModel, ModelChange, Role, Row, plan_diff, runs
-from worker.states import JobStatus
+from worker.store.states import JobStatus
 
 NOW = time.time()
 

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import new_job
-from worker.db import SCHEMA_HEAD
-from worker.states import JobStatus, TransitionRefused
 from worker.store import Store
+from worker.store.database import SCHEMA_HEAD
+from worker.store.errors import TransitionRefused
+from worker.store.states import JobStatus
 
 # Spawned, never forked: a forked child would inherit the parent's open SQLite connections.
 SPAWN = multiprocessing.get_context("spawn")

@@ -27,9 +27,9 @@ import pytest
 
 from tests.conftest import run_dock
 from tests.workerkit import WorkerProcess, install_test_plugins, pid_alive, wait_until
-from worker.jobs import NewJob
-from worker.states import Action, JobStatus
 from worker.store import Store
+from worker.store.rows import NewJob
+from worker.store.states import Action, JobStatus
 
 Report = Callable[..., None]
 LOCKED = "locked"  # the word SQLite's "database is locked" and the dock's own message share

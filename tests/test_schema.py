@@ -20,15 +20,16 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import CheckConstraint, create_engine, inspect
 
-import worker.db
+import worker.store.database
 from tests.conftest import new_job, run_dock
-from worker.db import KNOWN_REVISIONS, SCHEMA_HEAD, DatabaseCorrupt, DatabaseLocked, DatabaseTooNew
-from worker.jobs import Event
-from worker.schema import jobs, metadata
-from worker.states import JobStatus
 from worker.store import Store
+from worker.store.database import KNOWN_REVISIONS, SCHEMA_HEAD
+from worker.store.errors import DatabaseCorrupt, DatabaseLocked, DatabaseTooNew
+from worker.store.rows import Event
+from worker.store.schema import jobs, metadata
+from worker.store.states import JobStatus
 
-MIGRATIONS = Path(worker.db.__file__).with_name("migrations")
+MIGRATIONS = Path(worker.store.database.__file__).with_name("migrations")
 
 
 def alembic_config(connection: Any = None) -> Config:

@@ -9,19 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import job_in, new_job
-from worker.states import (
-    ACTIVE,
-    ALLOWED,
-    FINISHED,
-    Action,
-    JobNotFound,
-    JobStatus,
-    TransitionRefused,
-    allowed_actions,
-    describe_allowed,
-)
 from worker.store import Backoff, Store
-from worker.transitions import FORCE_FAIL_REASON
+from worker.store.errors import JobNotFound, TransitionRefused
+from worker.store.states import ACTIVE, ALLOWED, FINISHED, Action, JobStatus, allowed_actions, describe_allowed
+from worker.store.transitions import FORCE_FAIL_REASON
 
 P, R, C, F, X = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED,
                  JobStatus.CANCELLED)

@@ -17,14 +17,15 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import job_in, new_job
-from worker.jobs import Completion, Event, NewJob
-from worker.paths import APP_NAME, ENV_DATA_DIR, resolve_data_dir
 from worker.registry import load_registry
-from worker.schema import job_events, jobs
-from worker.states import DockError, JobNotFound, JobStatus
 from worker.store import Store
+from worker.store.errors import DockError, JobNotFound
+from worker.store.layout import APP_NAME, ENV_DATA_DIR, resolve_data_dir
+from worker.store.rows import Completion, Event, NewJob
+from worker.store.schema import job_events, jobs
+from worker.store.states import JobStatus
+from worker.store.watch import ChangeWatcher
 from worker.uploads import prepare
-from worker.watch import ChangeWatcher
 
 P, R, C, F, X = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED,
                  JobStatus.CANCELLED)
@@ -670,7 +671,7 @@ def test_an_upload_over_the_limit_never_becomes_a_job(data_dir: Path, tmp_path: 
 def test_only_from_leaves_a_job_that_left_the_states_the_user_saw(store: Store) -> None:
     """Clear Finished names finished jobs; one retried since then must not be cancelled and deleted."""
     from tests.conftest import job_in
-    from worker.states import FINISHED, Action
+    from worker.store.states import FINISHED, Action
 
     done, _ = job_in(store, JobStatus.COMPLETED)
     retried, _ = job_in(store, JobStatus.CANCELLED)

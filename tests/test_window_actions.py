@@ -24,9 +24,9 @@ from tests.window_support import (
     wait_shown,
     windows,
 )
-from worker.states import JobStatus
 from worker.store import Store
-from worker.transitions import FORCE_FAIL_REASON
+from worker.store.states import JobStatus
+from worker.store.transitions import FORCE_FAIL_REASON
 
 pytestmark = OFFSCREEN_NOISE
 

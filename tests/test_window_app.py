@@ -10,8 +10,8 @@ from pytestqt.qtbot import QtBot
 
 from dock.app import APPLICATION, ORGANIZATION, configure, open_store, startup_error
 from dock.resources import asset_path
-from worker.db import DatabaseLocked
 from worker.store import Store
+from worker.store.errors import DatabaseLocked
 
 
 class Shown:

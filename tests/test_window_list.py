@@ -28,8 +28,8 @@ from tests.window_support import (
     windows,
 )
 from worker import __version__
-from worker.states import JobStatus
 from worker.store import Store
+from worker.store.states import JobStatus
 
 pytestmark = OFFSCREEN_NOISE
 

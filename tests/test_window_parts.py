@@ -12,8 +12,8 @@ from dock import formatting
 from dock.logview import read_tail, readable_json_lines
 from dock.notify import BatchNotifier, batch_summary
 from dock.status import others_text
-from worker.states import JobStatus
 from worker.store import WorkerInfo
+from worker.store.states import JobStatus
 
 P, R, C, F, X = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED,
                  JobStatus.CANCELLED)

@@ -11,8 +11,8 @@ from pytestqt.qtbot import QtBot
 
 from dock.poller import Poller, PollResult, Query
 from tests.window_support import new_job
-from worker.states import JobStatus
 from worker.store import Store
+from worker.store.states import JobStatus
 
 
 class Recorder:

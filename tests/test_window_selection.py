@@ -12,8 +12,8 @@ from pytestqt.qtbot import QtBot
 from dock.model import Column
 from dock.window import MainWindow
 from tests.window_support import OFFSCREEN_NOISE, new_job, select, windows
-from worker.states import Action, JobStatus
 from worker.store import Store
+from worker.store.states import Action, JobStatus
 
 pytestmark = OFFSCREEN_NOISE
 

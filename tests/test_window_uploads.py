@@ -18,11 +18,11 @@ from pytestqt.qtbot import QtBot
 from dock import uploads
 from dock.window import MainWindow
 from tests.window_support import OFFSCREEN_NOISE, windows
-from worker.jobs import NewJob
-from worker.paths import DataDir
 from worker.registry import Registry, load_registry
-from worker.states import JobStatus
 from worker.store import Store
+from worker.store.layout import DataDir
+from worker.store.rows import NewJob
+from worker.store.states import JobStatus
 from worker.uploads import Refusal
 
 pytestmark = OFFSCREEN_NOISE

@@ -18,10 +18,10 @@ from dock.window import MainWindow
 from dock.worker_process import WORKER_GRACE_S, WorkerProcess, WorkerState, worker_command
 from tests.test_window_actions import click_row_button
 from tests.window_support import OFFSCREEN_NOISE, close_window, open_window, settings_at, wait_shown
-from worker.paths import DataDir
 from worker.registry import load_registry
-from worker.states import JobStatus
 from worker.store import Store
+from worker.store.layout import DataDir
+from worker.store.states import JobStatus
 from worker.uploads import prepare
 
 pytestmark = OFFSCREEN_NOISE

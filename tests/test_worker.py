@@ -14,10 +14,11 @@ import pytest
 
 from tests.conftest import run_dock
 from tests.workerkit import WorkerProcess, attempt_file, install_test_plugins, pid_alive, wait_until
-from worker.jobs import NewJob
 from worker.registry import load_registry
-from worker.states import JobStatus, TransitionRefused
 from worker.store import Backoff, Store
+from worker.store.errors import TransitionRefused
+from worker.store.rows import NewJob
+from worker.store.states import JobStatus
 from worker.uploads import prepare
 
 

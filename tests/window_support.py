@@ -13,9 +13,9 @@ from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from dock.window import MainWindow
-from worker.jobs import NewJob
-from worker.states import JobStatus
 from worker.store import Store
+from worker.store.rows import NewJob
+from worker.store.states import JobStatus
 
 # The offscreen platform plugin warns about what it cannot do (size hints, raising windows): noise here.
 OFFSCREEN_NOISE = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints",

@@ -21,7 +21,7 @@ import os
 import subprocess
 import threading
 
-from worker.registry import handler
+from worker.api import handler
 
 
 @handler()

@@ -2,46 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from worker.context import JobContext
+from worker.api import HandlerFunc, Sniffer
 
 ENTRY_POINT_GROUP = "dock.handlers"
 FALLBACK_HANDLER = "checksum"
 SNIFF_BYTES = 8192
-
-HandlerFunc = Callable[[JobContext], dict[str, Any] | None]
-Sniffer = Callable[[bytes], bool]
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handler(
-    extensions: Iterable[str] = (),
-    sniff: Sniffer | None = None,
-    timeout: float | None = None,
-    description: str = "",
-) -> Callable[[F], F]:
-    """Declare what a handler accepts, for plugin authors and built-ins alike.
-
-    extensions: file suffixes such as ".epub" that this handler takes.
-    sniff: given the file's first bytes, True if the content is this handler's kind (content beats suffix).
-    timeout: the default per-job time limit in seconds (the job's `timeout` param overrides it).
-    """
-
-    def mark(func: F) -> F:
-        func.dock_extensions = tuple(e.lower() for e in extensions)  # type: ignore[attr-defined]
-        func.dock_sniff = sniff  # type: ignore[attr-defined]
-        func.dock_timeout = timeout  # type: ignore[attr-defined]
-        func.dock_description = description or (func.__doc__ or "").strip().split("\n")[0]  # type: ignore[attr-defined]
-        return func
-
-    return mark
-
 
 @dataclass(frozen=True, slots=True)
 class HandlerSpec:

@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from worker.jobs import NewJob
-from worker.paths import DataDir
 from worker.registry import SNIFF_BYTES, Registry
 from worker.store import DEFAULT_MAX_ATTEMPTS
+from worker.store.layout import DataDir
+from worker.store.rows import NewJob
 
 DEFAULT_MAX_UPLOAD_BYTES = 2 << 30
 ENV_MAX_UPLOAD = "DOCK_MAX_UPLOAD_BYTES"

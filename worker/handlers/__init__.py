@@ -12,7 +12,7 @@ from worker.handlers.sleep import sleep
 from worker.handlers.text import text
 
 if TYPE_CHECKING:
-    from worker.registry import HandlerFunc
+    from worker.api import HandlerFunc
 
 BUILTINS: dict[str, HandlerFunc] = {
     "epub": epub,

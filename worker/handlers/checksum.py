@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from worker.context import JobContext
+from worker.api import JobContext, handler
 from worker.handlers.common import require_content
 from worker.handlers.sniff import detect_type
-from worker.registry import handler
 
 CHUNK = 1 << 20
 HEAD = 8192

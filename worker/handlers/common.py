@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 from typing import IO
 
-from worker.context import JobContext
+from worker.api import JobContext
 
 
 class BadFile(ValueError):

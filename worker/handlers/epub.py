@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from worker.context import JobContext
+from worker.api import JobContext, handler
 from worker.handlers.common import BadFile, TextStats, output_file, quoted, require_content
 from worker.handlers.epubparse import (
     Item,
@@ -22,7 +22,6 @@ from worker.handlers.epubparse import (
 from worker.handlers.htmltext import HTMLText
 from worker.handlers.safezip import MiB, SafeZip
 from worker.handlers.sniff import EPUB_MIMETYPE, is_epub, text_bom
-from worker.registry import handler
 
 XML_LIMIT = 16 * MiB  # container, package, NCX and nav documents
 CHAPTER_LIMIT = 64 * MiB

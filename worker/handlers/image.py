@@ -5,10 +5,9 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from worker.context import JobContext
+from worker.api import JobContext, handler
 from worker.handlers.common import BadFile, UnsafeFile, output_stream, require_content
 from worker.handlers.sniff import is_image
-from worker.registry import handler
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from worker.context import JobCancelled, JobContext
+from worker.api import JobCancelled, JobContext, handler
 from worker.handlers.common import BadFile, TextStats, output_file, require_content
 from worker.handlers.sniff import is_pdf
-from worker.registry import handler
 
 if TYPE_CHECKING:
     from pypdf import PdfReader

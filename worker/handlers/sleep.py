@@ -5,8 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from worker.context import JobContext
-from worker.registry import handler
+from worker.api import JobContext, handler
 
 STEP_S = 0.1
 

@@ -8,11 +8,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from worker.context import JobContext
+from worker.api import JobContext, handler
 from worker.handlers.common import BadFile, TextStats, output_file, require_content
 from worker.handlers.htmltext import HTMLText
 from worker.handlers.sniff import is_plain_text, looks_like_html, text_bom
-from worker.registry import handler
 
 CHUNK = 1 << 20
 HEAD = 8192

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import platformdirs
 
-from worker.states import DockError
+from worker.store.errors import DockError
 
 log = logging.getLogger(__name__)
 

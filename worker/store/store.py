@@ -24,21 +24,14 @@ from sqlalchemy import (
     update,
 )
 
-from worker.db import Role, open_engine, translated
-from worker.jobs import Claim, Completion, Event, Job, NewJob, Outcome
-from worker.paths import DataDir, resolve_data_dir
-from worker.queries import (
-    ADD_JOB,
-    CLAIM,
-    COMPLETE,
-    HAS_DUE,
-    PROGRESS,
-    filtered,
-    ordered,
-)
-from worker.schema import job_events, jobs, workers
-from worker.states import Action, JobNotFound, JobStatus
-from worker.transitions import Backoff, Transitions, add_events
+from worker.store.database import Role, open_engine, translated
+from worker.store.errors import JobNotFound
+from worker.store.layout import DataDir, resolve_data_dir
+from worker.store.rows import Claim, Completion, Event, Job, NewJob, Outcome
+from worker.store.schema import job_events, jobs, workers
+from worker.store.statements import ADD_JOB, CLAIM, COMPLETE, HAS_DUE, PROGRESS, filtered, ordered
+from worker.store.states import Action, JobStatus
+from worker.store.transitions import Backoff, Transitions, add_events
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 COMPLETED = JobStatus.COMPLETED.value

@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, case, func, insert, literal, or_, select, update
 
-from worker.prepared import Prepared
-from worker.schema import job_events, jobs
-from worker.states import DockError, JobStatus
+from worker.store.errors import DockError
+from worker.store.prepared import Prepared
+from worker.store.schema import job_events, jobs
+from worker.store.states import JobStatus
 
 PENDING, RUNNING, COMPLETED = JobStatus.PENDING.value, JobStatus.RUNNING.value, JobStatus.COMPLETED.value
 SORT_KEYS = ("id", "filename", "handler", "status", "progress", "attempts", "created_at", "duration")

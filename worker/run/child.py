@@ -26,9 +26,9 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
-from worker.context import JobCancelled, JobContext
-from worker.platform import die_with_parent
-from worker.registry import HandlerFunc, load_registry
+from worker.api import HandlerFunc, JobCancelled, JobContext
+from worker.registry import load_registry
+from worker.run.platform import die_with_parent
 
 PROGRESS_INTERVAL_S = 0.2  # a chatty handler is coalesced here, before anything crosses the pipe
 
@@ -208,7 +208,7 @@ def serve(control_fd: int, event_fd: int, memory_limit: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="worker.child")
+    parser = argparse.ArgumentParser(prog="worker.run.child")
     parser.add_argument("--control-fd", type=int, required=True)
     parser.add_argument("--event-fd", type=int, required=True)
     parser.add_argument("--memory-limit", type=int, default=0)

@@ -17,7 +17,7 @@ from sqlalchemy import (
     Text,
 )
 
-from worker.states import JobStatus
+from worker.store.states import JobStatus
 
 # Naming constraints makes Alembic migrations reproducible across dialects.
 metadata = MetaData(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from worker.db import translated
-from worker.store import Store
+from worker.store.database import translated
+from worker.store.store import Store
 
 
 class ChangeWatcher:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from worker import __version__, logs
+from worker import __version__
 from worker.registry import load_registry
-from worker.runner import DEFAULT_MEMORY_LIMIT, Worker, WorkerConfig
-from worker.states import DockError
+from worker.run import logs
+from worker.run.loop import DEFAULT_MEMORY_LIMIT, Worker, WorkerConfig
 from worker.store import Store
+from worker.store.errors import DockError
 
 
 def _positive(text: str) -> float:

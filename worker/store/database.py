@@ -12,7 +12,12 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 
-from worker.states import DockError
+from worker.store.errors import (
+    DatabaseCorrupt,
+    DatabaseError,
+    DatabaseLocked,
+    DatabaseTooNew,
+)
 
 SCHEMA_HEAD = "0004"  # tests/test_schema.py checks this against the migration scripts
 KNOWN_REVISIONS = frozenset({"0001", "0002", "0003", "0004"})
@@ -21,22 +26,6 @@ ENV_BUSY_TIMEOUT = "DOCK_BUSY_TIMEOUT"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 Role = Literal["user", "worker"]
-
-
-class DatabaseError(DockError):
-    """The database cannot be used as it is; nothing was changed."""
-
-
-class DatabaseLocked(DatabaseError):
-    pass
-
-
-class DatabaseCorrupt(DatabaseError):
-    pass
-
-
-class DatabaseTooNew(DatabaseError):
-    pass
 
 
 def busy_timeout() -> float:

@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.jobs import Claim
-from worker.platform import describe_exit, kill_group
+from worker.run.platform import describe_exit, kill_group
+from worker.store.rows import Claim
 
 # Recycle now and then, since a handler may leak memory or state between jobs; but not more often than every
 # MIN_PROCESS_LIFE_S, or handlers that take a millisecond would spend more on starting processes than on work.
@@ -38,7 +38,7 @@ class Running:
 
 @dataclass
 class HandlerProcess:
-    """A child running `python -m worker.child`, in its own process group."""
+    """A child running `python -m worker.run.child`, in its own process group."""
 
     memory_limit: int
     proc: subprocess.Popen[bytes] | None = None
@@ -56,7 +56,7 @@ class HandlerProcess:
         event_read, event_write = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "worker.child", "--control-fd", str(control_read),
+                [sys.executable, "-m", "worker.run.child", "--control-fd", str(control_read),
                  "--event-fd", str(event_write), "--memory-limit", str(self.memory_limit)],
                 pass_fds=(control_read, event_write),
                 stdin=subprocess.DEVNULL,

@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from worker.states import DockError, JobStatus
+from worker.store.errors import DockError
+from worker.store.states import JobStatus
 
 
 def iso(ts: float | None) -> str | None:

@@ -1,11 +1,26 @@
-"""What a handler sees of its job: the public contract plugin authors write against."""
+"""The handler API: everything a handler (built-in or plugin) may use, and nothing else of the engine.
+
+A handler is a function of one `JobContext` that returns a JSON-serialisable dict (or None). It declares what it
+accepts with the `handler` decorator, stops when asked (`JobCancelled`), and says with `PermanentError` that its
+input can never succeed, so that the job fails at once instead of being retried.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any, TypeVar
+
+
+class PermanentError(Exception):
+    """This input can never succeed: the job fails now, whatever attempts it has left, with this message.
+
+    Raise it for what no retry can fix (a damaged, encrypted or empty file, the wrong kind of file, a file over a
+    limit); any other exception fails the attempt and the retry policy decides. BullMQ calls this an
+    UnrecoverableError, Oban a {:cancel, reason}.
+    """
 
 
 class JobCancelled(Exception):
@@ -85,3 +100,31 @@ class JobContext:
 
     def param(self, name: str, default: str) -> str:
         return self.params.get(name, default)
+
+
+HandlerFunc = Callable[["JobContext"], dict[str, Any] | None]
+Sniffer = Callable[[bytes], bool]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handler(
+    extensions: Iterable[str] = (),
+    sniff: Sniffer | None = None,
+    timeout: float | None = None,
+    description: str = "",
+) -> Callable[[F], F]:
+    """Declare what a handler accepts, for plugin authors and built-ins alike.
+
+    extensions: file suffixes such as ".epub" that this handler takes.
+    sniff: given the file's first bytes, True if the content is this handler's kind (content beats suffix).
+    timeout: the default per-job time limit in seconds (the job's `timeout` param overrides it).
+    """
+
+    def mark(func: F) -> F:
+        func.dock_extensions = tuple(e.lower() for e in extensions)  # type: ignore[attr-defined]
+        func.dock_sniff = sniff  # type: ignore[attr-defined]
+        func.dock_timeout = timeout  # type: ignore[attr-defined]
+        func.dock_description = description or (func.__doc__ or "").strip().split("\n")[0]  # type: ignore[attr-defined]
+        return func
+
+    return mark

@@ -11,10 +11,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, update
 
-from worker.jobs import Outcome
-from worker.queries import ADD_EVENT, not_before
-from worker.schema import jobs
-from worker.states import ALLOWED, Action, DockError, JobNotFound, JobStatus, TransitionRefused
+from worker.store.errors import DockError, JobNotFound, TransitionRefused
+from worker.store.rows import Outcome
+from worker.store.schema import jobs
+from worker.store.statements import ADD_EVENT, not_before
+from worker.store.states import ALLOWED, Action, JobStatus
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 FAILED, CANCELLED = JobStatus.FAILED.value, JobStatus.CANCELLED.value

@@ -52,26 +52,3 @@ def describe_allowed(action: Action) -> str:
     """'pending or running' for the states `action` accepts, for error messages."""
     names = [s.value for s in JobStatus if s in ALLOWED[action]]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
-
-
-class DockError(Exception):
-    """Base of every error the engine reports to users; its message is meant to be shown as is."""
-
-
-class JobNotFound(DockError):
-    def __init__(self, job_id: int) -> None:
-        super().__init__(f"job {job_id} does not exist")
-        self.job_id = job_id
-
-
-class TransitionRefused(DockError):
-    """A user action that the job's current state does not allow."""
-
-    def __init__(self, job_id: int, action: Action, status: JobStatus) -> None:
-        super().__init__(
-            f"cannot {action.value} job {job_id}: it is {status.value}; "
-            f"{action.value} is allowed only when it is {describe_allowed(action)}"
-        )
-        self.job_id = job_id
-        self.action = action
-        self.status = status

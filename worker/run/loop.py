@@ -16,16 +16,16 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from worker.jobs import Claim, Completion
-from worker.logs import EventLog
-from worker.outcomes import Outcomes
-from worker.pacing import HOLD_LIMIT_S, Pace
-from worker.platform import die_with_parent
 from worker.registry import Registry
-from worker.states import DockError
+from worker.run.logs import EventLog
+from worker.run.outcomes import Outcomes
+from worker.run.pacing import HOLD_LIMIT_S, Pace
+from worker.run.platform import die_with_parent
+from worker.run.process import HandlerProcess, Running
 from worker.store import Store
-from worker.supervisor import HandlerProcess, Running
-from worker.watch import ChangeWatcher
+from worker.store.errors import DockError
+from worker.store.rows import Claim, Completion
+from worker.store.watch import ChangeWatcher
 
 PROGRESS_WRITE_INTERVAL_S = 0.25
 # Completed attempts are recorded together, in one commit with the next claim, or after at most this long:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from worker.logs import EventLog
-from worker.states import JobNotFound
+from worker.run.logs import EventLog
+from worker.run.process import Running
 from worker.store import Store
-from worker.supervisor import Running
+from worker.store.errors import JobNotFound
 
 
 class Outcomes:
