@@ -323,4 +323,4 @@ def test_busy_timeout_is_configurable(data_dir: Path, monkeypatch: pytest.Monkey
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 2500
         conn.rollback()
     monkeypatch.setenv("DOCK_BUSY_TIMEOUT", "soon")
-    assert worker.db.busy_timeout() == worker.db.BUSY_TIMEOUT_S
+    assert worker.store.database.busy_timeout() == worker.store.database.BUSY_TIMEOUT_S

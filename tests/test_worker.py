@@ -178,6 +178,23 @@ def test_a_crashing_handler_fails_only_its_own_job(
         assert "about to crash: " + how in store.data.job_log(crash).read_text()
 
 
+def test_a_permanent_error_fails_the_job_at_once_and_a_transient_one_is_retried(
+        tmp_path: Path, plugin_env: dict[str, str], sample_file: Path) -> None:
+    with Store(tmp_path / "data", backoff=Backoff(base=0.01, cap=0.02)) as store:
+        permanent = add_job(store, sample_file, "refuse", max_attempts=3, permanent="damaged")
+        transient = add_job(store, sample_file, "refuse", max_attempts=3)
+        worker = WorkerProcess(store.data.root, plugin_env, "--exit-when-idle")
+        assert worker.proc.wait(timeout=60) == 0
+        refused, retried = store.get(permanent), store.get(transient)
+        assert (refused.status, refused.attempts, refused.max_attempts) == (JobStatus.FAILED, 1, 3)
+        assert refused.error == "this input can never succeed: damaged"
+        assert refused.message == "not retried: this input can never succeed: damaged"
+        assert "not retried" in store.history(permanent)[-1].reason
+        assert (retried.status, retried.attempts) == (JobStatus.FAILED, 3)  # every attempt spent
+        assert retried.message.startswith("failed: RuntimeError")
+        assert worker.errors() == []
+
+
 def test_the_time_limit_kills_a_handler_that_runs_too_long(
         tmp_path: Path, plugin_env: dict[str, str], sample_file: Path) -> None:
     with Store(tmp_path / "data") as store:

@@ -21,7 +21,7 @@ import os
 import subprocess
 import threading
 
-from worker.api import handler
+from worker.api import PermanentError, handler
 
 
 @handler()
@@ -107,6 +107,14 @@ def squatter(ctx):
     output.rmdir()
     output.write_text("not a folder")
     return {"ok": True}
+
+
+@handler()
+def refuse(ctx):
+    """Fails every attempt: with PermanentError when `permanent` is set, else with a plain error."""
+    if ctx.params.get("permanent"):
+        raise PermanentError("this input can never succeed: " + ctx.params["permanent"])
+    raise RuntimeError("a transient failure")
 '''
 
 ENTRY_POINTS = """[dock.handlers]
@@ -118,6 +126,7 @@ writer = dock_test_plugins:writer
 chatty = dock_test_plugins:chatty
 stamp = dock_test_plugins:stamp
 squatter = dock_test_plugins:squatter
+refuse = dock_test_plugins:refuse
 """
 BROKEN_ENTRY_POINT = "broken = dock_missing_module_for_tests:handler\n"
 

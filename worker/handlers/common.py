@@ -8,11 +8,11 @@ import re
 from collections.abc import Iterator
 from typing import IO
 
-from worker.api import JobContext
+from worker.api import JobContext, PermanentError
 
 
-class BadFile(ValueError):
-    """The input is not what the handler reads (truncated, garbage, the wrong kind): the job fails."""
+class BadFile(PermanentError, ValueError):
+    """The input is not what the handler reads (truncated, garbage, the wrong kind): the job fails, not retried."""
 
 
 class UnsafeFile(BadFile):

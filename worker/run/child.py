@@ -26,7 +26,7 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
-from worker.api import HandlerFunc, JobCancelled, JobContext
+from worker.api import HandlerFunc, JobCancelled, JobContext, PermanentError
 from worker.registry import load_registry
 from worker.run.platform import die_with_parent
 
@@ -176,6 +176,10 @@ def _run_one(request: dict[str, Any], control: Control, events: Events, handlers
     except JobCancelled:
         log.info("stopped: cancelled")
         events.send(ev="cancelled", job_id=job_id)
+    except PermanentError as error:  # the input can never succeed: no retry
+        log.error("failed, not retried: %s", error)
+        events.send(ev="failed", job_id=job_id, error=str(error)[:2000] or type(error).__name__,
+                    traceback=traceback.format_exc(), permanent=True)
     except MemoryError:
         log.error("out of memory")
         events.send(ev="failed", job_id=job_id, error="out of memory (the handler hit the memory limit)",

@@ -65,7 +65,8 @@ class Outcomes:
             self.log.info("job completed" if recorded else "job finished but its claim was lost", job=claim.job_id)
         else:
             error = str(event.get("error") or "the handler raised JobCancelled without being cancelled")
-            to = self.store.fail(claim.job_id, claim.token, error, event.get("traceback"), actor)
+            to = self.store.fail(claim.job_id, claim.token, error, event.get("traceback"), actor,
+                                 permanent=bool(event.get("permanent")))
             self.store.data.discard_attempt(claim.job_id, claim.token)
             recorded = bool(to)
             self.log.info("job attempt failed", job=claim.job_id, error=error, status=to or "claim lost")

@@ -442,8 +442,12 @@ class Store:
             cursor.close()
         return changed
 
-    def fail(self, job_id: int, token: str, error: str, traceback: str | None, actor: str) -> str:
-        """A failed attempt of a claimed job; returns the new status, or "" if the claim was lost."""
+    def fail(self, job_id: int, token: str, error: str, traceback: str | None, actor: str,
+             permanent: bool = False) -> str:
+        """A failed attempt of a claimed job; returns the new status, or "" if the claim was lost.
+
+        permanent: the handler said no retry can help (PermanentError): failed now, whatever attempts are left.
+        """
         now = self.clock()
         with self._write() as conn:
             row = conn.execute(
@@ -452,7 +456,7 @@ class Store:
             if row is None:
                 return ""
             return self.transitions.failed_attempt(conn, job_id, RUNNING, row.attempts, row.attempts, row.max_attempts,
-                                        error, traceback, actor, now, token=token)
+                                        error, traceback, actor, now, token=token, permanent=permanent)
 
     def release(self, job_id: int, token: str, actor: str, reason: str) -> bool:
         """Put an interrupted job back to pending without counting its attempt (graceful shutdown)."""

@@ -158,9 +158,11 @@ class Transitions:
         actor: str,
         now: float,
         token: str | None = None,
+        permanent: bool = False,
     ) -> str:
-        """The failure policy: back to pending after a backoff while attempts remain, else failed."""
-        retrying = attempts < max_attempts
+        """The failure policy: back to pending after a backoff while attempts remain, else failed; a permanent
+        error (the input can never succeed) fails at once."""
+        retrying = attempts < max_attempts and not permanent
         delay = self.backoff.delay(attempts) if retrying else 0.0
         fence = [jobs.c.id == job_id, jobs.c.status == from_status, jobs.c.attempts == seen_attempts]
         if token is not None:
@@ -176,12 +178,13 @@ class Transitions:
         else:
             # The message is what the window shows: a failed job must not keep saying it will retry.
             values.update(finished_at=not_before(now, func.coalesce(jobs.c.started_at, jobs.c.created_at)),
-                          message=f"failed: {error}"[:500])
+                          message=(f"not retried: {error}" if permanent else f"failed: {error}")[:500])
         changed = conn.execute(update(jobs).where(*fence).values(**values)).rowcount
         if changed != 1:
             return ""
         to = values["status"]
-        why = f"{error}; retry {attempts + 1} of {max_attempts} in {delay:.0f} s" if retrying else error
+        why = (f"{error}; retry {attempts + 1} of {max_attempts} in {delay:.0f} s" if retrying
+               else f"{error} (not retried: the handler said no retry can succeed)" if permanent else error)
         add_events(conn, [{"job_id": job_id, "at": now, "actor": actor, "from_status": from_status,
                             "to_status": to, "reason": why}])
         return str(to)
