@@ -16,7 +16,6 @@ from worker.store.watch import ChangeWatcher
 
 POLL_INTERVAL_MS = 250  # a change shows within 0.5 s even when the 100,000-row query itself takes ~0.2 s
 WORKERS_EVERY_S = 2.0  # a dead worker commits nothing, so the live-worker list is re-read on a clock
-WORKER_LEASE_S = 10.0
 FULL_FETCH_OVER = 2000
 MAX_REST_S = 0.25  # more changed rows than this: one list query beats fetching by id
 
@@ -65,7 +64,7 @@ class _Source:
         self._dirty |= committed
         workers = None
         if committed or time.monotonic() - self._workers_at > WORKERS_EVERY_S:
-            workers = self._store.live_workers(WORKER_LEASE_S)
+            workers = self._store.live_workers()
             self._workers_at = time.monotonic()
         wanted = force or query != self._query
         # Under a flood of commits (chatty progress on 100,000 rows) refreshes rest as long as the last one

@@ -54,7 +54,7 @@ def others_text(workers: list[WorkerInfo], own_pid: int | None) -> tuple[str, st
     if not workers:
         return "No live workers: jobs wait until one starts", "Start one from the Worker menu, or run dock-worker"
     lines = [f"{w.host} pid {w.pid} · {plural(w.concurrency, 'slot')} · since {when(w.started_at)} · "
-             f"heartbeat {duration(time.time() - w.heartbeat_at)} ago"
+             f"heartbeat {duration(time.time() - w.heartbeat_at)} ago (lease {w.lease_s:g} s)"
              + ("  (this window's)" if w not in others else "") for w in workers]
     if not others:
         return "", "\n".join(lines)

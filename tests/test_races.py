@@ -16,8 +16,8 @@ import pytest
 
 from tests.conftest import new_job
 from worker.store import Store
-from worker.store.database import SCHEMA_HEAD
 from worker.store.errors import TransitionRefused
+from worker.store.schema import SCHEMA_HEAD
 from worker.store.states import JobStatus
 
 # Spawned, never forked: a forked child would inherit the parent's open SQLite connections.

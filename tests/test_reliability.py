@@ -433,7 +433,7 @@ def _kill_the_window_mid_job(tmp_path: Path, store: Store) -> tuple[float, float
                                str(tmp_path / "settings.ini")], stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: store.get(job_id).progress > 0, 30, "the window's worker to run the job")
-        (info,) = store.live_workers(lease=60)
+        (info,) = store.live_workers()
         with open(f"/proc/{info.pid}/stat") as f:
             assert int(f.read().rsplit(")", 1)[1].split()[1]) == window.pid  # the window's own worker
         handler_pid = next(e["pid"] for e in map(_json, store.data.worker_log.read_text().splitlines())
@@ -450,7 +450,7 @@ def _kill_the_window_mid_job(tmp_path: Path, store: Store) -> tuple[float, float
     row = store.get(job_id)
     # It stopped the graceful way: the job is back in the queue, its attempt not counted, its row gone.
     assert (row.status, row.attempts) == (JobStatus.PENDING, 0)
-    assert store.live_workers(lease=60) == []
+    assert store.live_workers() == []
     return worker_gone, handler_gone
 
 

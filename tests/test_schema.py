@@ -20,16 +20,15 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import CheckConstraint, create_engine, inspect
 
-import worker.store.database
+import worker.store.sqlite
 from tests.conftest import new_job, run_dock
 from worker.store import Store
-from worker.store.database import KNOWN_REVISIONS, SCHEMA_HEAD
 from worker.store.errors import DatabaseCorrupt, DatabaseLocked, DatabaseTooNew
 from worker.store.rows import Event
-from worker.store.schema import jobs, metadata
+from worker.store.schema import KNOWN_REVISIONS, SCHEMA_HEAD, jobs, metadata
 from worker.store.states import JobStatus
 
-MIGRATIONS = Path(worker.store.database.__file__).with_name("migrations")
+MIGRATIONS = Path(worker.store.sqlite.__file__).with_name("migrations")
 
 
 def alembic_config(connection: Any = None) -> Config:
@@ -323,4 +322,4 @@ def test_busy_timeout_is_configurable(data_dir: Path, monkeypatch: pytest.Monkey
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 2500
         conn.rollback()
     monkeypatch.setenv("DOCK_BUSY_TIMEOUT", "soon")
-    assert worker.store.database.busy_timeout() == worker.store.database.BUSY_TIMEOUT_S
+    assert worker.store.sqlite.busy_timeout() == worker.store.sqlite.BUSY_TIMEOUT_S

@@ -157,7 +157,7 @@ def test_cancelled_job_is_never_retried_automatically(data_dir: Path) -> None:
         job_id, _ = job_in(store, X)
         now[0] += 10_000
         assert store.claim("w", limit=10) == []
-        assert store.rescue(lease=1, actor="w") == []
+        assert store.rescue(actor="w") == []
         assert store.get(job_id).status is X
 
 

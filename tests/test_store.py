@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 
 import platformdirs
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from tests.conftest import job_in, new_job
 from worker.registry import load_registry
@@ -285,8 +287,8 @@ def test_the_added_entry_is_built_from_the_job_row_and_costs_no_history_row(stor
     (added,) = store.history(job_id)
     assert added == Event(store.get(job_id).created_at, "window", None, "pending", "added 'report.pdf' for handler pdf")
     # An add is bound by its fsync, whose cost grows with the pages written: the job row alone stands for it.
-    with store._read() as conn:
-        assert conn.execute(select(func.count()).select_from(job_events)).scalar() == 0
+    with store.db.read() as tx:
+        assert tx.scalar(select(func.count()).select_from(job_events)) == 0
     store.delete(job_id)
     assert store.history(job_id) == []
 
@@ -442,18 +444,43 @@ def test_rescue_fails_the_attempts_of_dead_workers_only(data_dir: Path) -> None:
         (cb,) = store.claim(alive)
         (cc,) = store.claim("never-registered")
         now[0] += 5
-        assert store.rescue(lease=10, actor="w") == [c]  # within the lease only the unknown holder is gone
+        assert store.rescue(actor="w") == [c]  # within the lease only the unknown holder is gone
         now[0] += 20
         assert store.heartbeat(alive)
-        assert store.rescue(lease=10, actor="w") == [a]
+        assert store.rescue(actor="w") == [a]
         assert not store.heartbeat(dead)  # its row is gone: it must register again
-        assert [w.id for w in store.live_workers(lease=10)] == ["alive"]
+        assert [w.id for w in store.live_workers()] == ["alive"]
         job = store.get(a)
         assert (job.status, job.attempts, job.error) == (P, 1, "worker died")
         assert store.get(b).status is R
         assert not store.complete(a, ca.token, {}, dead)  # the dead worker's claim is fenced off
         assert store.complete(b, cb.token, {}, alive)
         assert cc.job_id == c
+
+
+def test_each_worker_is_judged_by_its_own_lease(data_dir: Path) -> None:
+    now = [1_000_000.0]
+    with Store(data_dir, clock=lambda: now[0]) as store:
+        patient = store.register_worker(pid=1, host="h", concurrency=1, worker_id="patient", lease_s=60)
+        hasty = store.register_worker(pid=2, host="h", concurrency=1, worker_id="hasty", lease_s=1)
+        a, b = store.add([new_job("a"), new_job("b")])
+        (ca,) = store.claim(patient)
+        (cb,) = store.claim(hasty)
+        now[0] += 0.5  # the hasty worker heartbeats every third of a second; the patient one every 20 s
+        assert store.heartbeat(hasty)
+        now[0] += 30  # past the default lease and the hasty worker's, within the patient worker's own
+        assert store.rescue(actor="a third worker") == [b]  # the hasty one fell silent past its own lease
+        assert [(w.id, w.lease_s) for w in store.live_workers()] == [("patient", 60.0)]
+        assert store.get(a).status is R and store.complete(a, ca.token, {}, patient)
+        now[0] += 31
+        assert store.live_workers() == []  # now past its own lease too
+        assert not store.complete(b, cb.token, {}, hasty)
+
+
+@pytest.mark.parametrize("lease", [0.0, -1.0, math.inf, math.nan, 86_401.0])
+def test_the_store_refuses_a_worker_lease_that_is_no_duration(store: Store, lease: float) -> None:
+    with pytest.raises(sqlite3.IntegrityError, match=r"lease_in_range|NOT NULL"):  # SQLite stores NaN as NULL
+        store.register_worker(pid=1, host="h", concurrency=1, lease_s=lease)
 
 
 def test_release_rolls_back_the_attempt(store: Store) -> None:
@@ -589,30 +616,44 @@ def test_worker_connections_choose_normal_sync(data_dir: Path) -> None:
 
 
 def test_writes_take_the_write_lock_at_begin_and_reads_do_not(store: Store) -> None:
-    other = sqlite3.connect(store.data.database, timeout=0, isolation_level=None)
+    other = sqlite3.connect(store.data.database, timeout=0, isolation_level=None, check_same_thread=False)
     try:
-        # BEGIN IMMEDIATE: the lock is ours before the first statement.
-        for write in (store._write, store._write_prepared):
-            with write(), pytest.raises(sqlite3.OperationalError, match="locked"):
+        # BEGIN IMMEDIATE: the lock is ours before the first statement, on this thread and on any other.
+        refused: list[str] = []
+        def try_other() -> None:
+            try:
                 other.execute("BEGIN IMMEDIATE")
-        with store._read() as conn:
-            conn.execute(select(jobs.c.id)).all()
+            except sqlite3.OperationalError as error:
+                refused.append(str(error))
+        with store.db.write():
+            try_other()
+        def write_elsewhere() -> None:
+            with store.db.write():
+                try_other()
+        elsewhere = threading.Thread(target=write_elsewhere)
+        elsewhere.start()
+        elsewhere.join()
+        assert refused == ["database is locked", "database is locked"]
+        with store.db.read() as tx:
+            tx.rows(select(jobs.c.id))
             other.execute("BEGIN IMMEDIATE")  # a reader never holds up a writer
             other.execute("ROLLBACK")
     finally:
         other.close()
 
 
-def test_a_driver_level_write_undoes_itself_and_refuses_what_it_cannot_run(store: Store) -> None:
+def test_a_write_undoes_itself_when_interrupted_and_keeps_nothing_of_what_it_wrote(store: Store) -> None:
     other = sqlite3.connect(store.data.database, timeout=0, isolation_level=None)
     try:
-        with pytest.raises(KeyboardInterrupt), store._write_prepared():
+        with pytest.raises(KeyboardInterrupt), store.db.write() as tx:
+            tx.run(insert(jobs).values(handler="h", filename="f", input_path="i", params="{}", status="pending",
+                                       max_attempts=1, attempt_budget=1, run_after=0, created_at=0, updated_at=0))
             raise KeyboardInterrupt  # an interrupt mid-transaction
         other.execute("BEGIN IMMEDIATE")  # the lock went with it
         other.execute("ROLLBACK")
-        # A Core statement would need SQLAlchemy's own BEGIN: refused as the bug it is, not as a damaged database.
-        with pytest.raises(RuntimeError, match="driver-level transaction"), store._write_prepared() as conn:
-            conn.execute(select(jobs.c.id))
+        # A SQLAlchemy-run statement inside the driver's transaction is refused as the bug it is.
+        with pytest.raises(RuntimeError, match="driver-level"), store.db.write():
+            store.own_connection().execute(select(jobs.c.id))
         other.execute("BEGIN IMMEDIATE")
         other.execute("ROLLBACK")
     finally:

@@ -53,17 +53,19 @@ def test_no_tray_offscreen_is_fine(qtbot: QtBot) -> None:
     assert notifier.last_message == "1 job finished: 1 completed"
 
 
-def worker(pid: int, concurrency: int = 2) -> WorkerInfo:
+def worker(pid: int, concurrency: int = 2, lease_s: float = 10.0) -> WorkerInfo:
     now = time.time()
-    return WorkerInfo(f"{os.uname().nodename}:{pid}:x", pid, os.uname().nodename, concurrency, now - 60, now - 1)
+    return WorkerInfo(f"{os.uname().nodename}:{pid}:x", pid, os.uname().nodename, concurrency, lease_s=lease_s,
+                      grace_s=5.0, started_at=now - 60, heartbeat_at=now - 1)
 
 
 def test_other_workers_are_listed_and_ours_is_not() -> None:
     assert others_text([], None)[0] == "No live workers: jobs wait until one starts"
     assert others_text([worker(100)], 100)[0] == ""
-    text, tip = others_text([worker(100), worker(200, 4)], 100)
+    text, tip = others_text([worker(100), worker(200, 4, lease_s=60)], 100)
     assert text == "1 other live worker · 4 slots"
     assert "pid 200 · 4 slots" in tip and "(this window's)" in tip
+    assert "lease 60 s" in tip  # each worker is shown with the lease it is judged by
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(0.25, "250 ms"), (4.26, "4.3 s"), (42, "42 s"),

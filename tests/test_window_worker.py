@@ -236,7 +236,7 @@ def test_the_worker_dies_with_a_killed_window(qtbot: QtBot, store: Store, tmp_pa
     try:
         qtbot.waitUntil(lambda: any(line.startswith("running") for line in lines), timeout=WORKER_START_S * 1000)
         worker_pid = int(next(line for line in lines if line.startswith("running")).split()[1])
-        qtbot.waitUntil(lambda: any(w.pid == worker_pid for w in store.live_workers(10)), timeout=10000)
+        qtbot.waitUntil(lambda: any(w.pid == worker_pid for w in store.live_workers()), timeout=10000)
         window.kill()  # SIGKILL: no closeEvent, no chance to stop the worker itself
         window.wait(10)
         qtbot.waitUntil(lambda: not pid_alive(worker_pid), timeout=15000)

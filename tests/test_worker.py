@@ -273,7 +273,7 @@ def test_sigterm_puts_interrupted_jobs_back_without_counting_an_attempt(
         for job in jobs:
             row = store.get(job)
             assert (row.status, row.attempts, row.claimed_by) == (JobStatus.PENDING, 0, None)
-        assert store.live_workers(lease=60) == []
+        assert store.live_workers() == []
 
 
 def test_a_second_signal_stops_at_once(tmp_path: Path, plugin_env: dict[str, str], sample_file: Path) -> None:
@@ -370,11 +370,11 @@ def test_the_worker_does_not_outlive_the_process_that_started_it(tmp_path: Path,
     wait_until(lambda: pid_file.exists() and pid_file.read_text(), 20, "the worker to start")
     worker_pid = int(pid_file.read_text())
     with Store(data) as store:
-        wait_until(lambda: store.live_workers(lease=60), 20, "the worker to register")
+        wait_until(store.live_workers, 20, "the worker to register")
         starter.kill()
         starter.wait()
         wait_until(lambda: not pid_alive(worker_pid), 5, "the worker to stop after its parent died")
-        assert store.live_workers(lease=60) == []  # it stopped cleanly, unregistering itself
+        assert store.live_workers() == []  # it stopped cleanly, unregistering itself
 
 
 def test_four_workers_racing_over_2000_jobs_claim_each_exactly_once(

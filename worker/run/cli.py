@@ -11,13 +11,16 @@ from worker.run import logs
 from worker.run.loop import DEFAULT_MEMORY_LIMIT, Worker, WorkerConfig
 from worker.store import Store
 from worker.store.errors import DockError
+from worker.store.leases import DEFAULT_GRACE_S, DEFAULT_LEASE_S, checked_duration
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
+def _seconds(text: str) -> float:
+    """A duration in seconds: finite, above zero, at most a day (nan, inf, 0 and -1 are usage errors)."""
+    try:
+        return checked_duration(float(text), "the value")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0 and at most a day, got {text!r}"
+                                         ) from error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,10 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", metavar="DIR", help="the data folder (default: $DOCK_DATA_DIR or the "
                                                             "platform's user data folder)")
     parser.add_argument("--concurrency", type=int, default=1, metavar="N", help="jobs at once (default 1)")
-    parser.add_argument("--grace", type=_positive, default=5.0, metavar="SECONDS",
-                        help="how long a handler has to stop before it is killed (default 5)")
-    parser.add_argument("--lease", type=_positive, default=10.0, metavar="SECONDS",
-                        help="a worker silent this long is presumed dead and its jobs rescued (default 10)")
+    parser.add_argument("--grace", type=_seconds, default=DEFAULT_GRACE_S, metavar="SECONDS",
+                        help="how long a handler has to stop before it is killed (default %(default)g)")
+    parser.add_argument("--lease", type=_seconds, default=DEFAULT_LEASE_S, metavar="SECONDS",
+                        help="a worker silent this long is presumed dead and its jobs rescued (default %(default)g)")
     parser.add_argument("--memory-limit", type=int, default=DEFAULT_MEMORY_LIMIT >> 20, metavar="MIB",
                         help="address-space limit per handler process in MiB, 0 for none (default 2048)")
     parser.add_argument("--exit-when-idle", action="store_true",

@@ -24,6 +24,7 @@ from worker.run.platform import die_with_parent
 from worker.run.process import HandlerProcess, Running
 from worker.store import Store
 from worker.store.errors import DockError
+from worker.store.leases import DEFAULT_GRACE_S, DEFAULT_LEASE_S
 from worker.store.rows import Claim, Completion
 from worker.store.watch import ChangeWatcher
 
@@ -44,8 +45,8 @@ class WorkerConfig:
     """How a worker behaves; the defaults are the `dock-worker` defaults."""
 
     concurrency: int = 1
-    grace: float = 5.0  # seconds a handler has to stop after being told, before its group is killed
-    lease: float = 10.0  # a worker whose heartbeat is older than this is presumed dead
+    grace: float = DEFAULT_GRACE_S  # seconds a handler has to stop after being told, before its group is killed
+    lease: float = DEFAULT_LEASE_S  # a worker whose heartbeat is older than this is presumed dead
     poll_interval: float = 1.0  # how often the status of running jobs is checked (one query for all)
     claim_interval: float = 0.5  # how often an idle slot looks for new work
     exit_when_idle: bool = False
@@ -88,7 +89,7 @@ class Worker:
 
     def run(self) -> int:
         self._install_signals()
-        self.worker_id = self.store.register_worker(os.getpid(), socket.gethostname(), self.config.concurrency)
+        self.worker_id = self._register()
         self.outcomes.worker_id = self.worker_id
         for name, error in self.registry.errors.items():
             self.log.error("plugin failed to load", plugin=name, error=error)
@@ -240,10 +241,14 @@ class Worker:
             # Another worker presumed us dead (we were paused past the lease) and rescued our jobs; our
             # late writes are refused by their claim tokens. Come back as a live worker.
             self.log.warning("heartbeat row was gone: re-registering", worker=self.worker_id)
-            self.store.register_worker(os.getpid(), socket.gethostname(), self.config.concurrency, self.worker_id)
+            self._register(self.worker_id)
+
+    def _register(self, worker_id: str | None = None) -> str:
+        return self.store.register_worker(os.getpid(), socket.gethostname(), self.config.concurrency, worker_id,
+                                          lease_s=self.config.lease, grace_s=self.config.grace)
 
     def _rescue(self) -> None:
-        for job_id in self.store.rescue(self.config.lease, actor=self.worker_id):
+        for job_id in self.store.rescue(actor=self.worker_id):
             self.log.warning("rescued job of a dead worker", job=job_id)
 
     def _sweep(self) -> None:

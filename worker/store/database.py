@@ -1,241 +1,119 @@
-"""Opening the SQLite store: checks before any write, pragmas, BEGIN IMMEDIATE, and schema upgrades."""
+"""The store's one way to run SQL: transactions begun and committed on the driver, each a `Tx` of statements.
+
+SQLAlchemy builds and compiles the statements (Core, portable) and owns the connection pool; it does not run
+the transactions. Its transaction machinery cost as much CPU as a single add's own SQLite work, and two ways
+of running SQL side by side (Core execution for some writes, the driver for the hot paths) was one way too
+many: every read and write now goes through `Database.read()` or `Database.write()`.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sqlite3
-import uuid
-from pathlib import Path
-from typing import Any, Literal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine
 
-from worker.store.errors import (
-    DatabaseCorrupt,
-    DatabaseError,
-    DatabaseLocked,
-    DatabaseTooNew,
-)
+from worker.store.errors import DatabaseReplaced
+from worker.store.prepared import Tx
 
-SCHEMA_HEAD = "0004"  # tests/test_schema.py checks this against the migration scripts
-KNOWN_REVISIONS = frozenset({"0001", "0002", "0003", "0004"})
-BUSY_TIMEOUT_S = 10.0  # the default; DOCK_BUSY_TIMEOUT (seconds) overrides it
-ENV_BUSY_TIMEOUT = "DOCK_BUSY_TIMEOUT"
-SQLITE_MAGIC = b"SQLite format 3\x00"
-
-Role = Literal["user", "worker"]
+Translator = Callable[[str], AbstractContextManager[None]]
 
 
-def busy_timeout() -> float:
-    """How long a connection waits for another's lock before giving up, in seconds."""
-    try:
-        value = float(os.environ.get(ENV_BUSY_TIMEOUT, BUSY_TIMEOUT_S))
-    except ValueError:
-        return BUSY_TIMEOUT_S
-    return value if value >= 0 else BUSY_TIMEOUT_S
+class Database:
+    """The connections of one store, and its transactions.
 
+    The thread that opened the store (the worker's loop, a command, the window's GUI thread) keeps one connection
+    for everything it does: checking one out of the pool per transaction cost a third of an add. Other threads
+    (the window's background threads) check one out per transaction.
 
-def translate(error: BaseException, path: Path | str) -> DatabaseError:
-    """A clear, user-facing error for what sqlite3 reported."""
-    text = str(getattr(error, "orig", None) or error)
-    if "locked" in text or "busy" in text:
-        return DatabaseLocked(
-            f"the database {path} is locked by another program and stayed locked for "
-            f"{busy_timeout():g} s; close that program or try again (nothing was changed)"
-        )
-    if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return DatabaseCorrupt(
-            f"the database {path} is damaged or is not a Processing Dock database ({text}); "
-            "nothing was changed: move it aside to start afresh, or restore a backup"
-        )
-    return DatabaseError(f"the database {path} cannot be used: {text}")
-
-
-def _check_before_open(path: Path) -> None:
-    """Refuse a file that is not SQLite, is damaged, or was made by a newer version, before writing anything."""
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    with path.open("rb") as f:
-        if f.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
-            raise DatabaseCorrupt(
-                f"{path} is not a SQLite database, so it is not a Processing Dock store; nothing was changed"
-            )
-    probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=busy_timeout())
-    try:
-        names = {row[0] for row in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "alembic_version" in names and "jobs" not in names:
-            raise DatabaseCorrupt(
-                f"{path} is a SQLite database of another program (tables: {', '.join(sorted(names))}); "
-                "nothing was changed"
-            )
-        if "alembic_version" in names:
-            row = probe.execute("SELECT version_num FROM alembic_version").fetchone()
-            revision = row[0] if row else None
-            if revision is not None and revision not in KNOWN_REVISIONS:
-                raise DatabaseTooNew(
-                    f"{path} was made by a newer version of Processing Dock (schema {revision}, this version "
-                    f"knows up to {SCHEMA_HEAD}); upgrade Processing Dock to open it. Nothing was changed."
-                )
-        elif names - {"sqlite_sequence"}:
-            raise DatabaseCorrupt(
-                f"{path} is a SQLite database of another program (tables: {', '.join(sorted(names))}); "
-                "nothing was changed"
-            )
-        # Reading the schema only proves page 1 sound. quick_check reads every page (~50 ms for
-        # 100,000 jobs), so damage is reported now, before anything writes, not halfway through a job.
-        problems = [row[0] for row in probe.execute("PRAGMA quick_check(5)")]
-        if problems != ["ok"]:
-            raise DatabaseCorrupt(
-                f"the database {path} is damaged ({'; '.join(problems)}); nothing was changed: "
-                "move it aside to start afresh, or restore a backup"
-            )
-    except sqlite3.DatabaseError as error:
-        raise translate(error, path) from error
-    finally:
-        probe.close()
-
-
-WORKER_BUSY_TIMEOUT_S = 2.0
-
-
-def busy_timeout_for(role: Role) -> float:
-    """How long a write waits for the lock. The worker waits less: its one loop must heartbeat well within
-    its lease (10 s), and a write that gives up is simply tried again on its next tick."""
-    return busy_timeout() if role == "user" else min(busy_timeout(), WORKER_BUSY_TIMEOUT_S)
-
-
-def _install_pragmas(engine: Engine, role: Role) -> None:
-    # Durability by role. WAL with synchronous=NORMAL never corrupts, but a power loss can undo the last
-    # commits. The worker's writes (claims, progress, finishes) are safe to lose: delivery is at-least-once
-    # and a lost finish re-runs the job. What a user does (add, cancel, delete, retry) must survive, so
-    # those connections use FULL and pay one fsync per commit.
-    synchronous = "FULL" if role == "user" else "NORMAL"
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (SQLAlchemy's pysqlite recipe)
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_for(role) * 1000)}")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        # 16 MiB of page cache rather than SQLite's 2: enough for the claim index and the hot rows of a
-        # 50,000-job backlog, where the default made each claim re-read pages (drain fell ~17 %).
-        cursor.execute("PRAGMA cache_size = -16384")
-        cursor.execute(f"PRAGMA synchronous = {synchronous}")
-        # WAL lets readers (the window) go on while a writer (the worker) commits. It is persistent, and
-        # must be set outside a transaction, hence here.
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # Writers take the write lock up front: a deferred transaction that upgrades from read to write
-        # fails with SQLITE_BUSY at once instead of waiting out the busy timeout.
-        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        if driver.in_transaction:  # a Core statement inside Store._write_prepared(), which only takes Prepared
-            raise RuntimeError("a SQLAlchemy statement inside a driver-level transaction: a bug of ours")
-        # On the driver's connection: through conn.exec_driver_sql this cost as much as a job's whole insert.
-        driver.execute(f"BEGIN {mode}")
-
-
-def _engine(path: Path, role: Role) -> Engine:
-    engine = create_engine(
-        f"sqlite+pysqlite:///{path}",
-        connect_args={"timeout": busy_timeout_for(role), "check_same_thread": False},
-    )
-    _install_pragmas(engine, role)
-    return engine
-
-
-def _create_new(path: Path, role: Role) -> None:
-    """Build a new store under a temporary name, then link it into place.
-
-    Another process opening the same new store at that moment sees nothing or a complete, migrated WAL
-    database, never one half made: switching a database to WAL while another process has it open fails at
-    once with "database is locked", without waiting out the busy timeout.
+    Attributes:
+        engine: SQLAlchemy's engine: the pool, the dialect, and Alembic's way in.
+        name: what the messages call the database (its path).
     """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.new")
-    os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    try:
-        engine = _engine(temporary, role)
+
+    def __init__(self, engine: Engine, name: str, translated: Translator, begin_write: str, begin_read: str,
+                 identity: Callable[[], object] | None = None) -> None:
+        self.engine = engine
+        self.name = name
+        self.dialect = engine.dialect
+        self._translated = translated
+        self._begin_write = begin_write
+        self._begin_read = begin_read
+        self._identity = identity
+        self._opened_as = identity() if identity is not None else None
+        self._owner = threading.get_ident()
+        self._own: Connection | None = None
+
+    def close(self) -> None:
+        if self._own is not None:
+            self._own.close()
+            self._own = None
+        self.engine.dispose()
+
+    def own_connection(self) -> Connection:
+        """The connection the opening thread works through (for that thread only). PRAGMA data_version read on it
+        moves only for other connections' commits, never for this thread's own."""
+        if self._own is None or self._own.invalidated:
+            self._own = self.engine.connect()
+        return self._own
+
+    def write(self) -> AbstractContextManager[Tx]:
+        """A write transaction: on SQLite it takes the write lock at BEGIN (IMMEDIATE), so it never fails
+        halfway with "locked" for want of upgrading a read lock."""
+        return self._transaction(self._begin_write)
+
+    def read(self) -> AbstractContextManager[Tx]:
+        """A read transaction: one consistent snapshot, which never waits for writers (WAL)."""
+        return self._transaction(self._begin_read)
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[Tx]:
+        with self._translated(self.name):
+            borrowed = None if threading.get_ident() == self._owner else self.engine.connect()
+            conn = borrowed or self.own_connection()
+            try:
+                driver = conn.connection.driver_connection
+                assert driver is not None
+                cursor = driver.cursor()
+                try:
+                    cursor.execute(begin)  # inside the try: an interrupt right after it must roll back
+                    yield Tx(cursor, self.dialect)
+                    cursor.execute("COMMIT")
+                except BaseException:
+                    self._roll_back(conn, cursor)
+                    raise
+                finally:
+                    cursor.close()
+            finally:
+                if borrowed is not None:
+                    borrowed.close()
+
+    def _roll_back(self, conn: Connection, cursor: Any) -> None:
+        """Undo the transaction; a connection that cannot even roll back is dropped, so that its write lock goes
+        with it and the next transaction starts on a fresh one."""
         try:
-            _migrate(engine, temporary)
-        finally:
-            engine.dispose()  # the last connection closing checkpoints the WAL into the file
-        with contextlib.suppress(FileExistsError):  # another process linked its own first: use that one
-            os.link(temporary, path)
-    finally:
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(f"{temporary}{suffix}")
+            if _in_transaction(conn):  # a failed BEGIN has nothing to undo; a failed COMMIT may have
+                cursor.execute("ROLLBACK")
+        except BaseException:
+            conn.invalidate()
+            if conn is self._own:
+                self._own = None
+            raise
+
+    def check_identity(self) -> None:
+        """Raise DatabaseReplaced if the database is no longer the one opened (deleted, or another file moved into
+        its place): a process working on a deleted file would lose everything it writes from then on."""
+        if self._identity is None:
+            return
+        now = self._identity()
+        if now != self._opened_as:
+            what = "was deleted" if now is None else "was replaced by another file"
+            raise DatabaseReplaced(f"the database {self.name} {what} while this process had it open; "
+                                   "stopping, so that nothing more is written to the old one")
 
 
-def _migrate(engine: Engine, path: Path) -> None:
-    # Only reading the version: a deferred transaction, so a writer elsewhere does not hold up opening.
-    with engine.connect().execution_options(sqlite_begin="DEFERRED") as conn:
-        current = conn.exec_driver_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
-        ).fetchone()
-        if current:
-            row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").fetchone()
-            if row and row[0] == SCHEMA_HEAD:
-                return
-        conn.rollback()
-    # Alembic is imported only when there is something to upgrade: it costs ~100 ms of start-up.
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
-    with engine.begin() as conn:  # BEGIN IMMEDIATE: two processes opening a new store upgrade it once
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-
-
-def open_engine(path: Path, role: Role = "user") -> Engine:
-    """An engine on the store at `path`, created or upgraded to the current schema."""
-    try:
-        _check_before_open(path)
-        if not path.exists():
-            _create_new(path, role)
-    except OSError as error:  # a folder in its place, no permission to read it
-        raise DatabaseError(f"the database {path} cannot be used: {error.strerror or error}") from error
-    except (DBAPIError, sqlite3.Error) as error:
-        raise translate(error, path) from error
-    engine = _engine(path, role)
-    try:
-        _migrate(engine, path)
-    except (DBAPIError, sqlite3.Error) as error:
-        engine.dispose()
-        raise translate(error, path) from error
-    return engine
-
-
-class translated:  # noqa: N801 - used like the function it was: `with translated(path):`
-    """Turn sqlite3's errors into DockErrors with a message a user can act on.
-
-    A class rather than a @contextmanager generator: it wraps every transaction, and a generator costs
-    several microseconds a use, a tenth of a single add's CPU.
-    """
-
-    __slots__ = ("path",)
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = path
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> Literal[False]:
-        if error is None or isinstance(error, sqlite3.IntegrityError):
-            return False  # a broken constraint is a bug of ours: let it show as one
-        if isinstance(error, DBAPIError):
-            if isinstance(error.orig, sqlite3.IntegrityError):
-                return False
-            raise translate(error, self.path) from error
-        if isinstance(error, sqlite3.Error):  # from the DBAPI cursor the hot path uses directly (prepared.py)
-            raise translate(error, self.path) from error
-        return False
+def _in_transaction(conn: Connection) -> bool:
+    driver = conn.connection.driver_connection
+    return bool(getattr(driver, "in_transaction", True))

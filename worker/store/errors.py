@@ -42,3 +42,7 @@ class DatabaseCorrupt(DatabaseError):
 
 class DatabaseTooNew(DatabaseError):
     pass
+
+
+class DatabaseReplaced(DatabaseError):
+    """The database file was deleted or replaced under a running process."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
-
-from sqlalchemy import Row
 
 from worker.store.errors import DockError
 from worker.store.states import JobStatus
@@ -46,9 +46,13 @@ class Job:
     rev: int
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Job:
-        m = row._mapping
-        return cls(**{name: m[name] for name in cls.__slots__ if name != "status"}, status=JobStatus(m["status"]))
+    def from_row(cls, row: Sequence[Any]) -> Job:
+        """A job from its row's values in JOB_FIELDS order (statements.JOB selects them so)."""
+        values = list(row)
+        values[_PARAMS] = _json(values[_PARAMS]) or {}
+        values[_STATUS] = JobStatus(values[_STATUS])
+        values[_RESULT] = _json(values[_RESULT])
+        return cls(*values)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +79,36 @@ class Job:
             "cancelled_by": self.cancelled_by,
             "worker": self.claimed_by,
         }
+
+
+JOB_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Job))
+_PARAMS, _STATUS, _RESULT = (JOB_FIELDS.index(name) for name in ("params", "status", "result"))
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value: SQLite hands back the text, PostgreSQL (JSONB) the value itself."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A worker's row: who it is, the terms it runs on, and when it last proved it was alive.
+
+    lease_s: how long it may stay silent before it is presumed dead (it heartbeats three times within it).
+    grace_s: how long its handlers get to stop before they are killed.
+    """
+
+    id: str
+    pid: int
+    host: str
+    concurrency: int
+    lease_s: float
+    grace_s: float
+    started_at: float
+    heartbeat_at: float
+
+
+WORKER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(WorkerInfo))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
 )
 
+from worker.store.leases import DEFAULT_GRACE_S, DEFAULT_LEASE_S, MAX_DURATION_S
 from worker.store.states import JobStatus
 
 # Naming constraints makes Alembic migrations reproducible across dialects.
@@ -29,6 +30,8 @@ metadata = MetaData(
     }
 )
 
+SCHEMA_HEAD = "0005"  # tests/test_schema.py checks this against the migration scripts
+KNOWN_REVISIONS = frozenset({"0001", "0002", "0003", "0004", "0005"})
 STATUS_VALUES = ", ".join(f"'{s.value}'" for s in JobStatus)
 
 # Timestamps are seconds since the epoch (UTC) as floats: compact, totally ordered, cheap to compare in
@@ -99,6 +102,11 @@ workers = Table(
     Column("pid", Integer, nullable=False),
     Column("host", String(255), nullable=False),
     Column("concurrency", Integer, nullable=False),
+    # The terms the worker runs on, stored so that every other process judges it by its own (migration 0005).
+    Column("lease_s", Float, nullable=False, server_default=str(DEFAULT_LEASE_S)),
+    Column("grace_s", Float, nullable=False, server_default=str(DEFAULT_GRACE_S)),
     Column("started_at", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
+    CheckConstraint(f"lease_s > 0 AND lease_s <= {MAX_DURATION_S:g}", name="lease_in_range"),
+    CheckConstraint(f"grace_s > 0 AND grace_s <= {MAX_DURATION_S:g}", name="grace_in_range"),
 )

@@ -3,56 +3,42 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    delete,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, select
 
-from worker.store.database import Role, open_engine, translated
+from worker.store import statements as sql
+from worker.store.database import Database
 from worker.store.errors import JobNotFound
 from worker.store.layout import DataDir, resolve_data_dir
-from worker.store.rows import Claim, Completion, Event, Job, NewJob, Outcome
-from worker.store.schema import job_events, jobs, workers
-from worker.store.statements import ADD_JOB, CLAIM, COMPLETE, HAS_DUE, PROGRESS, filtered, ordered
+from worker.store.leases import DEFAULT_GRACE_S, DEFAULT_LEASE_S
+from worker.store.rows import Claim, Completion, Event, Job, NewJob, Outcome, WorkerInfo
+from worker.store.sqlite import Role, open_sqlite
 from worker.store.states import Action, JobStatus
-from worker.store.transitions import Backoff, Transitions, add_events
+from worker.store.transitions import Backoff, Failure, Transitions, add_events, event
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 COMPLETED = JobStatus.COMPLETED.value
 DEFAULT_MAX_ATTEMPTS = 3
+MAX_JOB_ID = 2**63 - 1  # what the database's integer holds; a larger id names no job
 STALE_STAGING_S = 24 * 3600.0  # an upload still being copied touches its files far more often than this
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
-    """A worker's row: who it is and when it last proved it was alive."""
-
-    id: str
-    pid: int
-    host: str
-    concurrency: int
-    started_at: float
-    heartbeat_at: float
+CHUNK = 500  # ids per statement: well under SQLite's limits on statement size
 
 
 class Store:
-    """The job store on one data folder. Safe to share between threads; many processes may open it at once."""
+    """The job store on one data folder. Safe to share between threads; many processes may open it at once.
+
+    Attributes:
+        data: the data folder's layout.
+        db: the database and its transactions (`db.read()`, `db.write()`).
+        transitions: the user actions and the failure policy.
+        clock: seconds since the epoch (tests replace it).
+    """
 
     def __init__(
         self,
@@ -62,20 +48,19 @@ class Store:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.data = DataDir(resolve_data_dir(data_dir)).ensure()
-        self.engine = open_engine(self.data.database, role)
-        self._database = self.data.database  # for error messages; built once, as every transaction names it
+        self.db: Database = open_sqlite(self.data.database, role)
         self.transitions = Transitions(backoff or Backoff.from_env())
         self.clock = clock
-        # The thread that opened the store (the worker's loop, a command, the window's GUI thread) keeps one
-        # connection for its writes: checking one out of the pool per transaction cost a third of an add.
-        self._owner = threading.get_ident()
-        self._own_connection: Connection | None = None
+
+    @property
+    def engine(self) -> Engine:
+        return self.db.engine
+
+    def own_connection(self) -> Connection:
+        return self.db.own_connection()
 
     def close(self) -> None:
-        if self._own_connection is not None:
-            self._own_connection.close()
-            self._own_connection = None
-        self.engine.dispose()
+        self.db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -83,68 +68,9 @@ class Store:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with translated(self._database):
-            if threading.get_ident() != self._owner:
-                with self.engine.begin() as conn:
-                    yield conn
-                return
-            conn = self.own_connection()
-            with conn.begin():
-                yield conn
-
-    @contextmanager
-    def _write_prepared(self) -> Iterator[Connection]:
-        """A write transaction whose statements are all `Prepared` (the hot paths: add, progress, finishes).
-
-        BEGIN and COMMIT go straight to the driver: SQLAlchemy's transaction machinery cost as much CPU as a
-        single add's own SQLite work. A plain `conn.execute()` inside would try to BEGIN again and fail loudly.
-        """
-        if threading.get_ident() != self._owner:
-            with self._write() as conn:
-                yield conn
-            return
-        with translated(self._database):
-            conn = self.own_connection()
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            if driver.in_transaction:
-                raise RuntimeError("a write transaction inside another on the same connection: a bug of ours")
-            try:
-                driver.execute("BEGIN IMMEDIATE")  # inside the try: an interrupt right after it must roll back
-                yield conn
-                driver.execute("COMMIT")
-            except BaseException:
-                self._roll_back(conn, driver)
-                raise
-
-    def _roll_back(self, conn: Connection, driver: Any) -> None:
-        """Undo the driver-level transaction; a connection that cannot even roll back is dropped, so that its
-        write lock goes with it and the next write starts on a fresh one."""
-        try:
-            if driver.in_transaction:  # a failed BEGIN has nothing to undo; a failed COMMIT may have
-                driver.rollback()
-        except BaseException:
-            conn.invalidate()
-            self._own_connection = None
-            raise
-
-    def own_connection(self) -> Connection:
-        """The connection the opening thread writes through (for that thread only). PRAGMA data_version read on
-        it moves only for other connections' commits, never for this thread's own."""
-        if self._own_connection is None or self._own_connection.invalidated:
-            self._own_connection = self.engine.connect()
-        return self._own_connection
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with (
-            translated(self._database),
-            self.engine.connect().execution_options(sqlite_begin="DEFERRED") as conn,
-            conn.begin(),
-        ):
-            yield conn
+    def check_identity(self) -> None:
+        """Raise DatabaseReplaced if the database was deleted or replaced since it was opened."""
+        self.db.check_identity()
 
     # ---- adding -------------------------------------------------------------------------------------------
 
@@ -171,12 +97,8 @@ class Store:
             }
             for nj in new_jobs
         ]
-        with self._write_prepared() as conn:
-            ids = []
-            for row in values:
-                cursor = ADD_JOB.run(conn, row)
-                ids.append(int(cursor.fetchone()[0]))
-                cursor.close()
+        with self.db.write() as tx:
+            ids = [int(tx.scalar(sql.ADD_JOB, row)) for row in values]
             # Renaming inside the transaction: a job row never exists without its input, and a crash
             # leaves at worst an unreferenced folder that sweep_orphans() removes.
             for job_id, nj in zip(ids, new_jobs, strict=True):
@@ -213,15 +135,15 @@ class Store:
     ) -> list[Outcome]:
         """Apply `action` to each job in one transaction; each job is accepted or refused on its own.
 
-        only_from narrows the states acted on to those the user saw: "Clear Finished" must not delete a job
-        that was retried since it was counted, although a delete is allowed from every state.
+        An id given twice is acted on and reported once. only_from narrows the states acted on to those the
+        user saw: "Clear Finished" must not delete a job that was retried since it was counted, although a
+        delete is allowed from every state.
         """
         ids = list(dict.fromkeys(job_ids))
         now = self.clock()
         narrowed = None if only_from is None else {JobStatus(s).value for s in only_from}
-        with self._write() as conn:
-            outcomes = [self.transitions.changed_since_seen(conn, job_id, narrowed)
-                        or self.transitions.act(action, conn, job_id, by, now) for job_id in ids]
+        with self.db.write() as tx:
+            outcomes = [self._act(tx, action, job_id, by, now, narrowed) for job_id in ids]
         if action is Action.DELETE:
             # Best effort now; the worker running a deleted job removes what its handler wrote after it
             # stops, and sweep_orphans() catches anything a crash left behind.
@@ -230,11 +152,19 @@ class Store:
                     self.data.remove_job_files(outcome.job_id)
         return outcomes
 
+    def _act(self, tx: Any, action: Action, job_id: int, by: str, now: float, narrowed: set[str] | None) -> Outcome:
+        if not 0 < job_id <= MAX_JOB_ID:  # no such row can exist, and the driver could not even bind it
+            return Outcome(job_id, False, str(JobNotFound(job_id)), JobNotFound(job_id))
+        return (self.transitions.changed_since_seen(tx, job_id, narrowed)
+                or self.transitions.act(action, tx, job_id, by, now))
+
     # ---- reading ------------------------------------------------------------------------------------------
 
     def get(self, job_id: int) -> Job:
-        with self._read() as conn:
-            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+        row = None
+        if 0 < job_id <= MAX_JOB_ID:
+            with self.db.read() as tx:
+                row = tx.first(sql.GET, {"job_id": job_id})
         if row is None:
             raise JobNotFound(job_id)
         return Job.from_row(row)
@@ -242,29 +172,26 @@ class Store:
     def get_many(self, job_ids: Sequence[int]) -> dict[int, Job]:
         """The jobs among `job_ids` that exist, by id."""
         found: dict[int, Job] = {}
-        with self._read() as conn:
-            for start in range(0, len(job_ids), 500):  # stay under SQLite's bound-parameter limit
-                chunk = job_ids[start:start + 500]
-                for row in conn.execute(select(jobs).where(jobs.c.id.in_(chunk))):
-                    found[row.id] = Job.from_row(row)
+        wanted = [j for j in job_ids if 0 < j <= MAX_JOB_ID]
+        with self.db.read() as tx:
+            for start in range(0, len(wanted), CHUNK):
+                for row in tx.rows(sql.JOB.where(sql.ids_in(sql.jobs.c.id, wanted[start:start + CHUNK]))):
+                    job = Job.from_row(row)
+                    found[job.id] = job
         return found
 
     def history(self, job_id: int) -> list[Event]:
         """The job's transitions, oldest first, opening with its "added" entry (built from the job row)."""
-        with self._read() as conn:
-            added = conn.execute(
-                select(jobs.c.created_at, jobs.c.added_by, jobs.c.filename, jobs.c.handler).where(jobs.c.id == job_id)
-            ).first()
-            rows = conn.execute(
-                select(job_events.c.at, job_events.c.actor, job_events.c.from_status, job_events.c.to_status,
-                       job_events.c.reason)
-                .where(job_events.c.job_id == job_id).order_by(job_events.c.id)
-            ).all()
+        if not 0 < job_id <= MAX_JOB_ID:
+            return []
+        with self.db.read() as tx:
+            added = tx.first(sql.ADDED, {"job_id": job_id})
+            rows = tx.rows(sql.HISTORY, {"job_id": job_id})
         if added is None:
             return []
-        opening = [] if added.added_by is None else [Event(
-            added.created_at, added.added_by, None, PENDING, f"added {added.filename!r} for handler {added.handler}",
-        )]
+        created_at, added_by, filename, handler = added
+        opening = [] if added_by is None else [
+            Event(created_at, added_by, None, PENDING, f"added {filename!r} for handler {handler}")]
         return opening + [Event(*row) for row in rows]
 
     def list_jobs(
@@ -276,9 +203,9 @@ class Store:
         limit: int | None = None,
     ) -> list[Job]:
         """Jobs matching the filter, newest first unless told otherwise."""
-        query = select(jobs).where(*filtered(status, search)).order_by(*ordered(order_by, descending))
-        with self._read() as conn:
-            return [Job.from_row(row) for row in conn.execute(query.limit(limit))]
+        query = sql.JOB.where(*sql.filtered(status, search)).order_by(*sql.ordered(order_by, descending))
+        with self.db.read() as tx:
+            return [Job.from_row(row) for row in tx.rows(query.limit(limit))]
 
     def revisions(
         self,
@@ -288,86 +215,67 @@ class Store:
         descending: bool = True,
     ) -> list[tuple[int, int]]:
         """(id, rev) of every matching job in display order: cheap enough to diff a 100,000-row view."""
-        query = (select(jobs.c.id, jobs.c.rev).where(*filtered(status, search))
-                 .order_by(*ordered(order_by, descending)))
-        with self._read() as conn:
-            # Straight to the DBAPI cursor: SQLAlchemy's per-row processing doubles the cost over 100,000 rows,
-            # and these two integer columns need none of it.
-            compiled = query.compile(dialect=conn.dialect)
-            params: Any = (tuple(compiled.params[key] for key in compiled.positiontup or ())
-                           if compiled.positional else compiled.params)
-            cursor = conn.connection.cursor()
-            try:
-                cursor.execute(str(compiled), params)
-                return [(row[0], row[1]) for row in cursor.fetchall()]
-            finally:
-                cursor.close()
+        query = (select(sql.jobs.c.id, sql.jobs.c.rev).where(*sql.filtered(status, search))
+                 .order_by(*sql.ordered(order_by, descending)))
+        with self.db.read() as tx:
+            return [(row[0], row[1]) for row in tx.rows(query)]
 
     def counts(self) -> dict[JobStatus, int]:
         """How many jobs are in each state (every state present, zero or not)."""
-        with self._read() as conn:
-            rows: dict[str, int] = {
-                status: count
-                for status, count in conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status))
-            }
+        with self.db.read() as tx:
+            rows: dict[str, int] = dict(tx.rows(sql.COUNTS))
         return {status: int(rows.get(status.value, 0)) for status in JobStatus}
 
     def unfinished(self) -> int:
         """Jobs pending or running: zero means a worker started with --exit-when-idle may stop."""
-        with self._read() as conn:
-            return int(conn.scalar(select(func.count()).where(jobs.c.status.in_([PENDING, RUNNING]))) or 0)
+        with self.db.read() as tx:
+            return int(tx.scalar(sql.UNFINISHED) or 0)
 
     # ---- workers ------------------------------------------------------------------------------------------
 
-    def register_worker(self, pid: int, host: str, concurrency: int, worker_id: str | None = None) -> str:
+    def register_worker(self, pid: int, host: str, concurrency: int, worker_id: str | None = None,
+                        lease_s: float = DEFAULT_LEASE_S, grace_s: float = DEFAULT_GRACE_S) -> str:
+        """Add (or renew) a worker's row, with the lease and grace every other process judges it by."""
         worker_id = worker_id or f"{host}:{pid}:{uuid.uuid4().hex[:8]}"
         now = self.clock()
-        with self._write() as conn:
-            conn.execute(delete(workers).where(workers.c.id == worker_id))
-            conn.execute(insert(workers).values(id=worker_id, pid=pid, host=host, concurrency=concurrency,
-                                                started_at=now, heartbeat_at=now))
+        with self.db.write() as tx:
+            tx.run(sql.UNREGISTER, {"worker_id": worker_id})
+            tx.run(sql.REGISTER, {"id": worker_id, "pid": pid, "host": host, "concurrency": concurrency,
+                                  "lease_s": lease_s, "grace_s": grace_s, "started_at": now, "heartbeat_at": now})
         return worker_id
 
     def heartbeat(self, worker_id: str) -> bool:
         """Prove this worker alive; False if its row was removed (it was presumed dead: re-register)."""
-        with self._write() as conn:
-            return conn.execute(
-                update(workers).where(workers.c.id == worker_id).values(heartbeat_at=self.clock())
-            ).rowcount == 1
+        with self.db.write() as tx:
+            return tx.changed(sql.HEARTBEAT, {"worker_id": worker_id, "now": self.clock()}) == 1
 
     def unregister_worker(self, worker_id: str) -> None:
-        with self._write() as conn:
-            conn.execute(delete(workers).where(workers.c.id == worker_id))
+        with self.db.write() as tx:
+            tx.run(sql.UNREGISTER, {"worker_id": worker_id})
 
-    def live_workers(self, lease: float) -> list[WorkerInfo]:
-        with self._read() as conn:
-            rows = conn.execute(
-                select(workers).where(workers.c.heartbeat_at >= self.clock() - lease).order_by(workers.c.started_at)
-            ).all()
-        return [WorkerInfo(*row) for row in rows]
+    def live_workers(self) -> list[WorkerInfo]:
+        """Workers that heartbeat within their own lease, oldest first."""
+        with self.db.read() as tx:
+            return [WorkerInfo(*row) for row in tx.rows(sql.LIVE_WORKERS, {"now": self.clock()})]
 
-    def rescue(self, lease: float, actor: str) -> list[int]:
-        """Fail the attempts of jobs held by workers whose heartbeat is older than `lease` (or gone)."""
+    def rescue(self, actor: str) -> list[int]:
+        """Fail the attempts of jobs held by workers silent past their own lease (or gone); forget those workers."""
         now = self.clock()
-        with self._write() as conn:
-            alive = select(workers.c.id).where(workers.c.heartbeat_at >= now - lease)
-            orphans = conn.execute(
-                select(jobs.c.id, jobs.c.attempts, jobs.c.max_attempts, jobs.c.claim_token)
-                .where(jobs.c.status == RUNNING,
-                       or_(jobs.c.claimed_by.is_(None), jobs.c.claimed_by.not_in(alive)))
-            ).all()
-            rescued = [
-                row.id for row in orphans
-                if self.transitions.failed_attempt(conn, row.id, RUNNING, row.attempts, row.attempts, row.max_attempts,
-                                        "worker died", None, actor, now, token=row.claim_token)
-            ]
-            conn.execute(delete(workers).where(workers.c.heartbeat_at < now - lease))
+        rescued = []
+        with self.db.write() as tx:
+            for job_id, attempts, max_attempts, token in tx.rows(sql.ORPHANED, {"now": now}):
+                if self.transitions.failed_attempt(tx, job_id, {"token": token}, attempts, max_attempts,
+                                                   Failure("worker died", None, actor), now):
+                    rescued.append(job_id)
+            tx.run(sql.FORGET_DEAD, {"now": now})
         return rescued
+
+    # ---- the worker's side of a job -----------------------------------------------------------------------
 
     def has_due_work(self) -> bool:
         """A cheap read: is any pending job due? Lets an idle worker skip taking the write lock."""
-        with self._read() as conn:
-            return conn.scalar(HAS_DUE, {"now": self.clock()}) is not None
+        with self.db.read() as tx:
+            return tx.first(sql.HAS_DUE, {"now": self.clock()}) is not None
 
     def claim(self, worker_id: str, limit: int = 1) -> list[Claim]:
         """Atomically claim up to `limit` due jobs, oldest due first; no job is ever claimed twice."""
@@ -396,51 +304,34 @@ class Store:
         token = uuid.uuid4().hex
         completed: set[int] = set()
         unpublished: dict[int, str] = {}
-        with self._write_prepared() as conn:
-            cursor = conn.connection.cursor()
-            try:
-                for done in completions:
-                    cursor.execute("SAVEPOINT completion")
-                    if COMPLETE.run(conn, {
-                            "job_id": done.job_id, "token": done.token, "outcome": json.dumps(done.result),
-                            "now": now, "started": min(done.started_at, now)}).rowcount == 1:
-                        try:
+        with self.db.write() as tx:
+            for done in completions:
+                try:
+                    with tx.savepoint("completion"):
+                        if tx.changed(sql.COMPLETE, {
+                                "job_id": done.job_id, "token": done.token, "outcome": json.dumps(done.result),
+                                "now": now, "started": min(done.started_at, now)}) == 1:
                             self.data.publish_attempt(done.job_id, done.token)
                             completed.add(done.job_id)
-                        except OSError as error:
-                            cursor.execute("ROLLBACK TO completion")
-                            unpublished[done.job_id] = error.strerror or str(error)
-                    cursor.execute("RELEASE completion")
-            finally:
-                cursor.close()
-            add_events(conn, [{"job_id": job_id, "at": now, "actor": worker_id, "from_status": RUNNING,
-                               "to_status": COMPLETED, "reason": "handler returned"} for job_id in sorted(completed)])
+                except OSError as error:
+                    unpublished[done.job_id] = error.strerror or str(error)
+            add_events(tx, [event(job_id, now, worker_id, RUNNING, COMPLETED, "handler returned")
+                            for job_id in sorted(completed)])
             rows = []
             if limit > 0:
-                cursor = CLAIM.run(conn, {"now": now, "limit": limit, "token": token, "worker": worker_id})
-                rows = cursor.fetchall()
-                cursor.close()
-                add_events(conn, [
-                    {"job_id": job_id, "at": now, "actor": worker_id, "from_status": PENDING,
-                     "to_status": RUNNING, "reason": f"attempt {attempts} of {max_attempts}"}
-                    for job_id, _h, _i, _p, attempts, max_attempts in rows
-                ])
+                rows = tx.rows(sql.CLAIM, {"now": now, "limit": limit, "token": token, "worker": worker_id})
+                add_events(tx, [event(job_id, now, worker_id, PENDING, RUNNING, f"attempt {attempts} of {max_attempts}")
+                                for job_id, _h, _i, _p, attempts, max_attempts in rows])
         claims = [Claim(job_id, token, handler, input_path, dict(json.loads(params) or {}), attempts, max_attempts)
                   for job_id, handler, input_path, params, attempts, max_attempts in rows]
         return completed, unpublished, sorted(claims, key=lambda c: c.job_id)
 
-    def _fenced(self, job_id: int, token: str) -> list[ColumnElement[bool]]:
-        return [jobs.c.id == job_id, jobs.c.claim_token == token, jobs.c.status == RUNNING]
-
     def report_progress(self, job_id: int, token: str, percent: int, message: str) -> bool:
-        with self._write_prepared() as conn:
-            cursor = PROGRESS.run(conn, {
+        with self.db.write() as tx:
+            return tx.changed(sql.PROGRESS, {
                 "job_id": job_id, "token": token, "percent": max(0, min(100, int(percent))), "text": message[:500],
                 "now": self.clock(),
-            })
-            changed = bool(cursor.rowcount == 1)
-            cursor.close()
-        return changed
+            }) == 1
 
     def fail(self, job_id: int, token: str, error: str, traceback: str | None, actor: str,
              permanent: bool = False) -> str:
@@ -449,27 +340,20 @@ class Store:
         permanent: the handler said no retry can help (PermanentError): failed now, whatever attempts are left.
         """
         now = self.clock()
-        with self._write() as conn:
-            row = conn.execute(
-                select(jobs.c.attempts, jobs.c.max_attempts).where(*self._fenced(job_id, token))
-            ).first()
+        with self.db.write() as tx:
+            row = tx.first(sql.FENCED_ATTEMPTS, {"job_id": job_id, "token": token})
             if row is None:
                 return ""
-            return self.transitions.failed_attempt(conn, job_id, RUNNING, row.attempts, row.attempts, row.max_attempts,
-                                        error, traceback, actor, now, token=token, permanent=permanent)
+            return self.transitions.failed_attempt(tx, job_id, {"token": token}, row[0], row[1],
+                                                   Failure(error, traceback, actor, permanent), now)
 
     def release(self, job_id: int, token: str, actor: str, reason: str) -> bool:
         """Put an interrupted job back to pending without counting its attempt (graceful shutdown)."""
         now = self.clock()
-        with self._write() as conn:
-            changed = conn.execute(
-                update(jobs).where(*self._fenced(job_id, token))
-                .values(status=PENDING, attempts=jobs.c.attempts - 1, claim_token=None, claimed_by=None,
-                        run_after=now, progress=0, message="", updated_at=now, rev=jobs.c.rev + 1)
-            ).rowcount == 1
+        with self.db.write() as tx:
+            changed = tx.changed(sql.RELEASE, {"job_id": job_id, "token": token, "now": now}) == 1
             if changed:
-                add_events(conn, [{"job_id": job_id, "at": now, "actor": actor, "from_status": RUNNING,
-                                    "to_status": PENDING, "reason": reason}])
+                add_events(tx, [event(job_id, now, actor, RUNNING, PENDING, reason)])
         return changed
 
     def lost_claims(self, claims: dict[int, str]) -> set[int]:
@@ -479,13 +363,9 @@ class Store:
         """
         if not claims:
             return set()
-        with self._read() as conn:
-            still = {
-                row.id for row in conn.execute(
-                    select(jobs.c.id, jobs.c.claim_token).where(jobs.c.id.in_(list(claims)))
-                ) if row.claim_token == claims[row.id]
-            }
-        return set(claims) - still
+        with self.db.read() as tx:
+            held = tx.rows(select(sql.jobs.c.id, sql.jobs.c.claim_token).where(sql.ids_in(sql.jobs.c.id, claims)))
+        return set(claims) - {job_id for job_id, token in held if token == claims[job_id]}
 
     def sweep_orphans(self) -> list[int]:
         """Remove job folders whose job no longer exists (deleted while its worker died, say).
@@ -495,14 +375,13 @@ class Store:
         self.data.remove_stale_staging(self.clock() - STALE_STAGING_S)
         if not self.data.jobs.exists():
             return []
-        with self._read() as conn:
+        with self.db.read() as tx:
             # Only ids already handed out: a folder above the sequence may belong to an add in progress.
-            top = conn.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").scalar() or 0
-            existing = set(conn.scalars(select(jobs.c.id)))
+            top = tx.scalar(sql.HANDED_OUT) or 0
+            existing = {row[0] for row in tx.rows(sql.ALL_IDS)}
         removed = []
         for folder in self.data.jobs.iterdir():
             if (folder.name.isdigit() and int(folder.name) <= top and int(folder.name) not in existing
                     and self.data.remove_job_files(int(folder.name))):
                 removed.append(int(folder.name))
         return sorted(removed)
-

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.store.database import translated
+from worker.store.sqlite import translated
 from worker.store.store import Store
 
 
