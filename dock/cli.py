@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -13,11 +14,13 @@ from worker import __version__
 from worker.registry import load_registry
 from worker.store import DEFAULT_MAX_ATTEMPTS, Store
 from worker.store.errors import DockError
-from worker.store.rows import Job
+from worker.store.rows import Job, iso
 from worker.store.states import Action, JobStatus
 from worker.uploads import discard, prepare
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+ACTOR = "cli"  # who the history says did what this command line did
+MAX_ATTEMPTS = 10_000
 
 
 def escaped(text: str) -> str:
@@ -32,11 +35,25 @@ def _param(text: str) -> tuple[str, str]:
     return key, value
 
 
+def _digits(text: str) -> int | None:
+    """The number written in ASCII digits, or None: Python's int() also reads '١٢' and '１２', which no
+    script means as an id."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def _job_id(text: str) -> int:
-    try:
-        return int(text.lstrip("#"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a job id (a number)") from None
+    """A job id, '42' or '#42'. One too large for any job is still an id: the store says it does not exist."""
+    value = _digits(text.removeprefix("#"))
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a job id (a number such as 42 or #42)")
+    return value
+
+
+def _attempts(text: str) -> int:
+    value = _digits(text)
+    if value is None or not 1 <= value <= MAX_ATTEMPTS:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_ATTEMPTS:,}, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("files", nargs="+", metavar="FILE")
     add.add_argument("--handler", metavar="NAME", help="the handler to use (default: chosen by content)")
     add.add_argument("--param", action="append", type=_param, default=[], metavar="KEY=VALUE")
-    add.add_argument("--max-attempts", type=int, default=DEFAULT_MAX_ATTEMPTS, metavar="N")
+    add.add_argument("--max-attempts", type=_attempts, default=DEFAULT_MAX_ATTEMPTS, metavar="N",
+                     help=f"attempts before the job fails (default {DEFAULT_MAX_ATTEMPTS})")
 
     ls = sub.add_parser("ls", help="list jobs, newest first")
     ls.add_argument("--status", choices=[s.value for s in JobStatus])
@@ -65,8 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("cancel", "cancel jobs"), ("delete", "Cancel & Delete, or remove a finished job"),
                        ("fail", "Force Fail: a failed attempt, then the retry policy"),
                        ("retry", "queue failed or cancelled jobs again")):
-        action = sub.add_parser(name, help=text)
+        action = sub.add_parser(name, help=f"{text} (an id given twice is acted on once)")
         action.add_argument("ids", nargs="+", type=_job_id, metavar="ID")
+        if name == "retry":
+            action.add_argument("--param", action="append", type=_param, default=[], metavar="KEY=VALUE",
+                                help="set or change a parameter for the new attempts (e.g. password=...)")
+
+    workers = sub.add_parser("workers", help="the live workers, each judged by its own lease")
+    workers.add_argument("--json", action="store_true")
 
     handlers = sub.add_parser("handlers", help="list the handlers and the plugins that failed to load")
     handlers.add_argument("--json", action="store_true")
@@ -74,9 +98,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_add(store: Store, args: argparse.Namespace) -> int:
-    if args.max_attempts < 1:
-        print("dock: --max-attempts must be at least 1", file=sys.stderr)
-        return EXIT_USAGE
     registry = load_registry()
     if args.handler and registry.get(args.handler) is None:
         print(f"dock: no handler named {args.handler!r}; `dock handlers` lists them", file=sys.stderr)
@@ -84,7 +105,7 @@ def cmd_add(store: Store, args: argparse.Namespace) -> int:
     new_jobs, refused = prepare(store.data, args.files, registry, args.handler, dict(args.param),
                                 args.max_attempts)
     try:
-        ids = store.add(new_jobs)
+        ids = store.add(new_jobs, actor=ACTOR)
     except BaseException:
         discard(new_jobs)
         raise
@@ -145,7 +166,8 @@ def render_job(job: Job) -> str:
 
 def cmd_action(store: Store, args: argparse.Namespace) -> int:
     action = {"cancel": Action.CANCEL, "delete": Action.DELETE, "fail": Action.FAIL, "retry": Action.RETRY}
-    outcomes = store.apply(action[args.command], args.ids, by="cli")
+    params = dict(getattr(args, "param", []) or []) or None
+    outcomes = store.apply(action[args.command], args.ids, by=ACTOR, params=params)
     for outcome in outcomes:
         print(outcome.message if outcome.ok else f"dock: {outcome.message}",
               file=sys.stdout if outcome.ok else sys.stderr)
@@ -166,8 +188,22 @@ def cmd_handlers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_workers(store: Store, args: argparse.Namespace) -> int:
+    found = store.live_workers()
+    if args.json:
+        print(json.dumps([{**asdict(w), "started_at": iso(w.started_at), "heartbeat_at": iso(w.heartbeat_at)}
+                          for w in found], indent=2))
+        return EXIT_OK
+    if not found:
+        print("no live workers: jobs wait until one starts (dock-worker, or Worker > Start Worker)")
+    for w in found:
+        print(f"{w.id}  pid {w.pid} on {escaped(w.host)}  {w.concurrency} slots  lease {w.lease_s:g} s  "
+              f"grace {w.grace_s:g} s  since {_when(w.started_at)}")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[Store, argparse.Namespace], int]] = {
-    "add": cmd_add, "ls": cmd_ls, "show": cmd_show,
+    "add": cmd_add, "ls": cmd_ls, "show": cmd_show, "workers": cmd_workers,
     "cancel": cmd_action, "delete": cmd_action, "fail": cmd_action, "retry": cmd_action,
 }
 

@@ -83,7 +83,7 @@ class Uploader(QObject):
         """Runs off the GUI thread."""
         if self._registry is None:
             self._registry = load_registry()
-        files, unreadable = expand(paths)
+        files, unreadable = expand(paths, self._store.data.root)
         result = UploadResult(refused=refused + unreadable, files=len(files))
         self._report(0, len(files), force=True)
         for start in range(0, len(files), CHUNK):

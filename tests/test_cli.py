@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import job_in, new_job, run_dock
-from worker.store import Store
+from worker.store import NewJob, Store
 from worker.store.states import JobStatus
 
 P, R, C, F, X = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED,
@@ -71,6 +71,37 @@ def test_add_refuses_what_is_not_a_regular_file_and_adds_the_rest(data_dir: Path
     with Store(data_dir) as store:
         assert sorted(j.filename for j in store.list_jobs()) == ["good.txt", "one.txt", "two.txt"]
         assert list(store.data.staging.iterdir()) == []
+
+
+def test_add_refuses_what_is_inside_the_data_folder_even_from_a_folder_that_holds_it(
+        tmp_path: Path, sample_file: Path) -> None:
+    home = tmp_path / "home"
+    data = home / ".dock"
+    (home / "docs").mkdir(parents=True)
+    (home / "docs" / "letter.txt").write_text("dear")
+    (job_id,) = [int(n) for n in lines(run_dock(data, "add", str(sample_file), check=True).stdout)]
+    inside = next((data / "jobs" / str(job_id) / "input").iterdir())
+    done = run_dock(data, "add", str(inside))
+    assert done.returncode == 1
+    assert lines(done.stderr) == [f"dock: {inside}: refused: it is inside the dock's own data folder (its jobs' "
+                                  "inputs and outputs are not new files)"]
+    whole_home = run_dock(data, "add", str(home))
+    assert whole_home.returncode == 1
+    assert len(lines(whole_home.stdout)) == 1  # the letter; nothing of the dock's own folder
+    assert lines(whole_home.stderr) == [f"dock: {data}: refused: it is inside the dock's own data folder (its "
+                                        "jobs' inputs and outputs are not new files)"]
+
+
+@pytest.mark.parametrize("value", ["abc", "1.5GB", "-1", "0"])
+def test_an_upload_cap_that_is_not_a_number_of_bytes_is_a_clear_error(
+        data_dir: Path, sample_file: Path, value: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "dock", "--data-dir", str(data_dir), "add", str(sample_file)],
+                          env={**os.environ, "DOCK_MAX_UPLOAD_BYTES": value}, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr == (f"dock: DOCK_MAX_UPLOAD_BYTES must be a whole number of bytes above 0 (such as "
+                           f"1073741824 for 1 GiB), got {value!r}; nothing was added\n")
+    assert run_dock(data_dir, "ls", "--json", check=True).stdout.strip() == "[]"
 
 
 def test_add_of_nothing_but_refusals_exits_1(data_dir: Path, tmp_path: Path) -> None:
@@ -161,6 +192,54 @@ def test_actions_act_on_each_id_and_report_each(data_dir: Path, store: Store) ->
     assert [j.id for j in store.list_jobs()] == [pending_id]
 
 
+def test_ids_past_64_bits_do_not_exist_and_the_other_ids_are_still_acted_on(data_dir: Path, store: Store) -> None:
+    first, _ = job_in(store, P)
+    second, _ = job_in(store, P)
+    huge = str(2**64 + 5)
+    done = run_dock(data_dir, "cancel", str(first), huge, f"#{second}")
+    assert done.returncode == 1
+    assert lines(done.stdout) == [f"job {first} cancelled", f"job {second} cancelled"]
+    assert lines(done.stderr) == [f"dock: job {huge} does not exist"]
+    shown = run_dock(data_dir, "show", huge)
+    assert (shown.returncode, shown.stderr) == (1, f"dock: job {huge} does not exist\n")
+    assert run_dock(data_dir, "ls", "--search", f"#{huge}").returncode == 0
+
+
+def test_a_repeated_id_is_acted_on_and_reported_once(data_dir: Path, store: Store) -> None:
+    job_id, _ = job_in(store, P)
+    done = run_dock(data_dir, "fail", str(job_id), str(job_id), f"#{job_id}")
+    assert (done.returncode, lines(done.stdout)) == (0, [f"job {job_id} force-failed; it is now pending"])
+    assert store.get(job_id).attempts == 1  # one failed attempt, not three
+
+
+def test_the_history_names_the_command_line_in_every_entry(data_dir: Path, sample_file: Path, store: Store) -> None:
+    (job_id,) = [int(line) for line in lines(run_dock(data_dir, "add", str(sample_file), check=True).stdout)]
+    run_dock(data_dir, "cancel", str(job_id), check=True)
+    run_dock(data_dir, "retry", str(job_id), check=True)
+    assert [e.actor for e in store.history(job_id)] == ["cli", "cli", "cli"]
+
+
+def test_retry_with_a_param_sets_it_for_the_new_attempts_and_keeps_it_out_of_the_history(
+        data_dir: Path, store: Store) -> None:
+    (job_id,) = store.add([NewJob("pdf", "locked.pdf", None, "locked.pdf", 0, {"keep": "1"}, 3)])
+    store.cancel(job_id)
+    done = run_dock(data_dir, "retry", str(job_id), "--param", "password=s3cret")
+    assert (done.returncode, done.stdout) == (0, f"job {job_id} queued again with new password\n")
+    job = store.get(job_id)
+    assert (job.status, job.params) == (P, {"keep": "1", "password": "s3cret"})
+    assert "s3cret" not in json.dumps([e.to_json() for e in store.history(job_id)])
+    refused = run_dock(data_dir, "cancel", str(job_id), "--param", "x=y")
+    assert refused.returncode == 2  # only a retry takes parameters
+
+
+def test_workers_lists_each_live_worker_with_its_own_lease(data_dir: Path, store: Store) -> None:
+    assert "no live workers" in run_dock(data_dir, "workers").stdout
+    store.register_worker(pid=41, host="box", concurrency=2, worker_id="box:41:a", lease_s=60, grace_s=3)
+    (shown,) = json.loads(run_dock(data_dir, "workers", "--json", check=True).stdout)
+    assert (shown["id"], shown["lease_s"], shown["grace_s"], shown["concurrency"]) == ("box:41:a", 60, 3, 2)
+    assert "lease 60 s" in run_dock(data_dir, "workers").stdout
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -172,6 +251,11 @@ def test_actions_act_on_each_id_and_report_each(data_dir: Path, store: Store) ->
         ["add"],
         ["add", "x", "--param", "novalue"],
         ["add", "x", "--max-attempts", "0"],
+        ["add", "x", "--max-attempts", "99999999999999999999"],
+        ["add", "x", "--max-attempts", "\uff13"],  # a fullwidth 3: int() reads it, no script means it
+        ["cancel", "\u0661\u0662"],  # Arabic-Indic 12
+        ["show", "-1"],
+        ["retry", "1", "--param", "novalue"],
         ["add", "x", "--handler", "no-such-handler"],
         ["show", "1", "2"],
     ],

@@ -18,7 +18,7 @@ import platformdirs
 import pytest
 from sqlalchemy import func, insert, select
 
-from tests.conftest import job_in, new_job
+from tests.conftest import job_in, new_job, run_dock
 from worker.registry import load_registry
 from worker.store import Store
 from worker.store.errors import DockError, JobNotFound
@@ -483,6 +483,19 @@ def test_the_store_refuses_a_worker_lease_that_is_no_duration(store: Store, leas
         store.register_worker(pid=1, host="h", concurrency=1, lease_s=lease)
 
 
+def test_a_failed_attempt_that_goes_back_to_pending_starts_again_at_zero_progress(store: Store) -> None:
+    job_id, token = job_in(store, R)
+    assert token is not None
+    store.report_progress(job_id, token, 60, "halfway")
+    assert store.fail(job_id, token, "boom", None, "w") == "pending"
+    assert (store.get(job_id).progress, store.get(job_id).message) == (0, "retrying after: boom")
+    other, other_token = job_in(store, R)
+    assert other_token is not None
+    store.report_progress(other, other_token, 70, "further")
+    assert store.force_fail(other) == f"job {other} force-failed; it is now pending"
+    assert store.get(other).progress == 0
+
+
 def test_release_rolls_back_the_attempt(store: Store) -> None:
     job_id, token = job_in(store, R)
     assert token is not None
@@ -495,19 +508,43 @@ def test_release_rolls_back_the_attempt(store: Store) -> None:
 # ---- the data folder --------------------------------------------------------------------------------------
 
 
-def test_folder_is_private_and_database_too(tmp_path: Path) -> None:
-    root = tmp_path / "loose"
-    root.mkdir(mode=0o755)
-    root.chmod(0o755)
-    with Store(root) as store:
-        assert stat.S_IMODE(root.stat().st_mode) == 0o700
-        assert stat.S_IMODE(store.data.database.stat().st_mode) == 0o600
-        for folder in (store.data.jobs, store.data.staging):
-            assert stat.S_IMODE(folder.stat().st_mode) & 0o077 == 0
+def test_a_new_folder_is_private_and_an_existing_one_keeps_its_permissions(tmp_path: Path) -> None:
     fresh = tmp_path / "a" / "b"
     with Store(fresh) as store:
         assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
         assert stat.S_IMODE(store.data.database.stat().st_mode) == 0o600
+        for folder in (store.data.jobs, store.data.staging):
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # an empty folder of the user's, as /tmp is
+    with Store(shared) as store:
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o1777  # the user's folder, the user's permissions
+        assert stat.S_IMODE(store.data.database.stat().st_mode) == 0o600
+    with Store(shared):  # opened again: it is a dock's folder now
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+
+
+def test_a_folder_that_is_not_empty_and_not_a_docks_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)
+    (home / "notes.txt").write_text("mine")
+    before = sorted(p.name for p in home.iterdir())
+    with pytest.raises(DockError, match="is not empty and is not a Processing Dock data folder"):
+        Store(home)
+    done = run_dock(home, "ls")
+    assert done.returncode == 1 and "not a Processing Dock data folder" in done.stderr
+    assert sorted(p.name for p in home.iterdir()) == before
+    assert stat.S_IMODE(home.stat().st_mode) == 0o755
+
+
+def test_a_data_folder_of_an_earlier_version_is_recognised_by_its_database(tmp_path: Path) -> None:
+    with Store(tmp_path / "old") as store:
+        store.add([new_job()])
+    (tmp_path / "old" / ".processing-dock").unlink()  # as a version before the marker left it
+    with Store(tmp_path / "old") as store:
+        assert len(store.list_jobs()) == 1
 
 
 @pytest.fixture

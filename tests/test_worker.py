@@ -408,6 +408,16 @@ def test_the_window_flag_is_optional_from_a_shell(tmp_path: Path) -> None:
         assert flag in result.stdout
 
 
+@pytest.mark.parametrize("flag", ["--lease", "--grace"])
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-1", "1e300", "soon"])
+def test_durations_that_are_not_a_number_of_seconds_are_usage_errors(tmp_path: Path, flag: str, value: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "worker", "--data-dir", str(tmp_path / "data"), flag, value],
+                            check=False, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert f"argument {flag}: expected a number of seconds" in result.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything was opened
+
+
 def short_jobs(store: Store, count: int) -> list[int]:
     """No-op jobs without an upload: a handler that takes a fraction of a millisecond, which the worker
     learns to claim ahead."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from worker.registry import SNIFF_BYTES, Registry
 from worker.store import DEFAULT_MAX_ATTEMPTS
+from worker.store.errors import DockError
 from worker.store.layout import DataDir
 from worker.store.rows import NewJob
 
@@ -37,8 +38,15 @@ class Refused(Exception):
 
 
 def max_upload_bytes() -> int:
+    """The size cap of one added file: $DOCK_MAX_UPLOAD_BYTES, else 2 GiB. A value that is not a whole number
+    of bytes is an error, not silently the default: the user set it for a reason."""
     value = os.environ.get(ENV_MAX_UPLOAD)
-    return int(value) if value and value.isdigit() else DEFAULT_MAX_UPLOAD_BYTES
+    if value is None or value == "":
+        return DEFAULT_MAX_UPLOAD_BYTES
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise DockError(f"{ENV_MAX_UPLOAD} must be a whole number of bytes above 0 (such as 1073741824 for "
+                        f"1 GiB), got {value!r}; nothing was added")
+    return int(value)
 
 
 def display_name(name: str) -> tuple[str, bytes | None]:
@@ -50,8 +58,20 @@ def display_name(name: str) -> tuple[str, bytes | None]:
         return raw.decode("utf-8", "backslashreplace"), raw
 
 
-def expand(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Refusal]]:
-    """Files to add: folders are expanded to the files in them (symlinks are never followed)."""
+INSIDE_DATA = "refused: it is inside the dock's own data folder (its jobs' inputs and outputs are not new files)"
+
+
+def _inside(path: Path, folder: Path | None) -> bool:
+    """Is `path` (by its real location, links in its parents followed) `folder` or inside it?"""
+    if folder is None:
+        return False
+    real = Path(os.path.realpath(path.parent)) / path.name
+    return real == folder or folder in real.parents
+
+
+def expand(paths: Iterable[str | os.PathLike[str]], data_root: Path | None = None) -> tuple[list[Path], list[Refusal]]:
+    """Files to add: folders are expanded to the files in them (symlinks are never followed). Nothing inside
+    `data_root` (the dock's own folder) is taken, even from a folder that holds it (a home folder, say)."""
     files: list[Path] = []
     refused: list[Refusal] = []
     for given in paths:
@@ -61,14 +81,16 @@ def expand(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Re
         except OSError as error:
             refused.append(Refusal(str(path), error.strerror or str(error)))
             continue
-        if stat.S_ISDIR(mode):
-            _walk(path, files, refused)
+        if _inside(path, data_root):
+            refused.append(Refusal(str(path), INSIDE_DATA))
+        elif stat.S_ISDIR(mode):
+            _walk(path, files, refused, data_root)
         else:
             files.append(path)
     return files, refused
 
 
-def _walk(folder: Path, files: list[Path], refused: list[Refusal]) -> None:
+def _walk(folder: Path, files: list[Path], refused: list[Refusal], data_root: Path | None) -> None:
     """The files under `folder` in name order. A symlinked folder is listed, to be refused, never followed."""
 
     def on_error(error: OSError) -> None:
@@ -76,6 +98,9 @@ def _walk(folder: Path, files: list[Path], refused: list[Refusal]) -> None:
 
     for root, dirs, names in os.walk(folder, onerror=on_error):
         dirs.sort()
+        for name in [d for d in dirs if _inside(Path(root) / d, data_root)]:
+            dirs.remove(name)  # the dock's own folder, inside the one given: one line, not a line per file
+            refused.append(Refusal(str(Path(root) / name), INSIDE_DATA))
         # os.walk lists links to folders among the folders and skips them silently; the user must hear why.
         links = [name for name in dirs if (Path(root) / name).is_symlink()]
         for name in links:
@@ -161,7 +186,7 @@ def prepare(
 ) -> tuple[list[NewJob], list[Refusal]]:
     """Stage every file and describe its job; what cannot be added is refused with a reason."""
     limit = max_upload_bytes() if limit is None else limit
-    files, refused = expand(paths)
+    files, refused = expand(paths, data.root)
     new_jobs: list[NewJob] = []
     try:
         for index, path in enumerate(files, 1):

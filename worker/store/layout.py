@@ -16,6 +16,8 @@ from worker.store.errors import DockError
 log = logging.getLogger(__name__)
 
 APP_NAME = "processing-dock"
+MARKER = ".processing-dock"  # says "this folder is a dock's", so that opening it again is never a takeover
+MARKER_TEXT = "This folder is a Processing Dock data folder: its job store, inputs and outputs.\n"
 ENV_DATA_DIR = "DOCK_DATA_DIR"
 
 
@@ -30,7 +32,7 @@ class DataDir:
     """The layout of a data folder.
 
     Attributes:
-        root: the folder itself (0700).
+        root: the folder itself (0700 when the dock made it; the user's own permissions otherwise).
         database: dock.sqlite3 (0600).
         jobs: one folder per job id, holding input/, output/ and job.log.
         staging: uploads being copied; renamed into jobs/ when their row commits.
@@ -63,20 +65,40 @@ class DataDir:
     def job_log(self, job_id: int) -> Path:
         return self.job_dir(job_id) / "job.log"
 
+    @property
+    def marker(self) -> Path:
+        return self.root / MARKER
+
     def ensure(self) -> DataDir:
-        """Create the folders, private to this user."""
-        if self.root.exists() and not self.root.is_dir():
-            raise DockError(f"cannot use {self.root} as the data folder: it is a file, not a folder")
+        """Make this folder a data folder: a new one is created private to this user (0700); an existing one
+        keeps its permissions, and one that is not empty must already be a dock's (its marker or database).
+        A home folder or /tmp given by mistake is refused, never taken over."""
         try:
-            for folder in (self.root, self.jobs, self.staging):
-                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self.root.chmod(0o700)
+            self._check_ours()
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for folder in (self.jobs, self.staging):
+                folder.mkdir(mode=0o700, exist_ok=True)
+            if not self.marker.exists():
+                self.marker.write_text(MARKER_TEXT)
         except OSError as error:  # a file in the way, a read-only disk: say so in one line
             raise DockError(
                 f"cannot use {self.root} as the data folder: {error.strerror or error}"
                 + (f" ({error.filename})" if error.filename and str(error.filename) != str(self.root) else "")
             ) from error
         return self
+
+    def _check_ours(self) -> None:
+        if not self.root.exists():
+            return
+        if not self.root.is_dir():
+            raise DockError(f"cannot use {self.root} as the data folder: it is a file, not a folder")
+        if self.marker.exists() or self.database.exists() or next(self.root.iterdir(), None) is None:
+            return
+        raise DockError(
+            f"cannot use {self.root} as the data folder: it is not empty and is not a Processing Dock data "
+            "folder (it has neither .processing-dock nor dock.sqlite3); nothing was changed. Give an empty or "
+            "new folder with --data-dir or DOCK_DATA_DIR"
+        )
 
     def remove_job_files(self, job_id: int) -> bool:
         """Remove one job's folder and nothing else; True if it is gone (or never was).

@@ -49,9 +49,9 @@ class Job:
     def from_row(cls, row: Sequence[Any]) -> Job:
         """A job from its row's values in JOB_FIELDS order (statements.JOB selects them so)."""
         values = list(row)
-        values[_PARAMS] = _json(values[_PARAMS]) or {}
+        values[_PARAMS] = json_value(values[_PARAMS]) or {}
         values[_STATUS] = JobStatus(values[_STATUS])
-        values[_RESULT] = _json(values[_RESULT])
+        values[_RESULT] = json_value(values[_RESULT])
         return cls(*values)
 
     def to_json(self) -> dict[str, Any]:
@@ -85,7 +85,7 @@ JOB_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Job))
 _PARAMS, _STATUS, _RESULT = (JOB_FIELDS.index(name) for name in ("params", "status", "result"))
 
 
-def _json(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     """A JSON column's value: SQLite hands back the text, PostgreSQL (JSONB) the value itself."""
     return json.loads(value) if isinstance(value, str | bytes) else value
 

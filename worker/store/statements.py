@@ -64,6 +64,7 @@ STARTED_OR_CREATED = func.coalesce(jobs.c.started_at, jobs.c.created_at)
 JOB = select(*(jobs.c[name] for name in JOB_FIELDS))
 GET = Prepared(JOB.where(jobs.c.id == bindparam("job_id")))
 STATUS = Prepared(select(jobs.c.status).where(jobs.c.id == bindparam("job_id")))
+STATUS_AND_PARAMS = Prepared(select(jobs.c.status, jobs.c.params).where(jobs.c.id == bindparam("job_id")))
 STATE = Prepared(select(jobs.c.status, jobs.c.attempts, jobs.c.max_attempts).where(jobs.c.id == bindparam("job_id")))
 FENCED_ATTEMPTS = Prepared(select(jobs.c.attempts, jobs.c.max_attempts).where(*FENCE))
 ADDED = Prepared(select(jobs.c.created_at, jobs.c.added_by, jobs.c.filename, jobs.c.handler)
@@ -135,11 +136,15 @@ CANCEL = Prepared(update(jobs).where(*SEEN, status_in(ALLOWED[Action.CANCEL] - {
     finished_at=not_before_now(STARTED_OR_CREATED), updated_at=NOW, rev=NEXT_REV,
 ))
 DELETE = Prepared(delete(jobs).where(jobs.c.id == bindparam("job_id")).returning(jobs.c.status))
-RETRY = Prepared(update(jobs).where(*SEEN, status_in(ALLOWED[Action.RETRY])).values(
-    status=PENDING, run_after=NOW, progress=0, message="", finished_at=None, cancelled_at=None, cancelled_by=None,
+_RETRIED = {
+    "status": PENDING, "run_after": NOW, "progress": 0, "message": "", "finished_at": None, "cancelled_at": None,
+    "cancelled_by": None, "updated_at": NOW, "rev": NEXT_REV,
     # A retry grants another full round of attempts; the ones already spent stay counted.
-    max_attempts=jobs.c.attempts + jobs.c.attempt_budget, updated_at=NOW, rev=NEXT_REV,
-))
+    "max_attempts": jobs.c.attempts + jobs.c.attempt_budget,
+}
+RETRY = Prepared(update(jobs).where(*SEEN, status_in(ALLOWED[Action.RETRY])).values(**_RETRIED))
+RETRY_WITH_PARAMS = Prepared(update(jobs).where(*SEEN, status_in(ALLOWED[Action.RETRY])).values(
+    **_RETRIED, params=bindparam("params")))
 
 
 def _failed_attempt(fence: tuple[ColumnElement[bool], ...], retrying: bool) -> Prepared:

@@ -17,6 +17,7 @@ from worker.store.database import Database
 from worker.store.errors import JobNotFound
 from worker.store.layout import DataDir, resolve_data_dir
 from worker.store.leases import DEFAULT_GRACE_S, DEFAULT_LEASE_S
+from worker.store.prepared import Tx
 from worker.store.rows import Claim, Completion, Event, Job, NewJob, Outcome, WorkerInfo
 from worker.store.sqlite import Role, open_sqlite
 from worker.store.states import Action, JobStatus
@@ -120,11 +121,12 @@ class Store:
     def force_fail(self, job_id: int, by: str = "user") -> str:
         return self._one(Action.FAIL, job_id, by)
 
-    def retry(self, job_id: int, by: str = "user") -> str:
-        return self._one(Action.RETRY, job_id, by)
+    def retry(self, job_id: int, by: str = "user", params: dict[str, str] | None = None) -> str:
+        """Queue a failed or cancelled job again; `params` are set (or changed) for its new attempts."""
+        return self._one(Action.RETRY, job_id, by, params)
 
-    def _one(self, action: Action, job_id: int, by: str) -> str:
-        (outcome,) = self.apply(action, [job_id], by)
+    def _one(self, action: Action, job_id: int, by: str, params: dict[str, str] | None = None) -> str:
+        (outcome,) = self.apply(action, [job_id], by, params=params)
         if outcome.error is not None:
             # The error seen inside the refusing transaction: reading the state again could race.
             raise outcome.error
@@ -132,18 +134,21 @@ class Store:
 
     def apply(
         self, action: Action, job_ids: Iterable[int], by: str = "user", only_from: Iterable[JobStatus] | None = None,
+        params: dict[str, str] | None = None,
     ) -> list[Outcome]:
         """Apply `action` to each job in one transaction; each job is accepted or refused on its own.
 
         An id given twice is acted on and reported once. only_from narrows the states acted on to those the
         user saw: "Clear Finished" must not delete a job that was retried since it was counted, although a
-        delete is allowed from every state.
+        delete is allowed from every state. params (Retry only) are merged into each job's parameters.
         """
+        if params and action is not Action.RETRY:
+            raise ValueError("only a retry takes new parameters")
         ids = list(dict.fromkeys(job_ids))
         now = self.clock()
         narrowed = None if only_from is None else {JobStatus(s).value for s in only_from}
         with self.db.write() as tx:
-            outcomes = [self._act(tx, action, job_id, by, now, narrowed) for job_id in ids]
+            outcomes = [self._act(tx, action, job_id, by, now, narrowed, params) for job_id in ids]
         if action is Action.DELETE:
             # Best effort now; the worker running a deleted job removes what its handler wrote after it
             # stops, and sweep_orphans() catches anything a crash left behind.
@@ -152,11 +157,16 @@ class Store:
                     self.data.remove_job_files(outcome.job_id)
         return outcomes
 
-    def _act(self, tx: Any, action: Action, job_id: int, by: str, now: float, narrowed: set[str] | None) -> Outcome:
+    def _act(self, tx: Tx, action: Action, job_id: int, by: str, now: float, narrowed: set[str] | None,
+             params: dict[str, str] | None) -> Outcome:
         if not 0 < job_id <= MAX_JOB_ID:  # no such row can exist, and the driver could not even bind it
             return Outcome(job_id, False, str(JobNotFound(job_id)), JobNotFound(job_id))
-        return (self.transitions.changed_since_seen(tx, job_id, narrowed)
-                or self.transitions.act(action, tx, job_id, by, now))
+        seen = self.transitions.changed_since_seen(tx, job_id, narrowed)
+        if seen is not None:
+            return seen
+        if params:
+            return self.transitions.retry(tx, job_id, by, now, params)
+        return self.transitions.act(action, tx, job_id, by, now)
 
     # ---- reading ------------------------------------------------------------------------------------------
 

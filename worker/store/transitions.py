@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -12,7 +13,7 @@ from typing import Any
 from worker.store import statements as sql
 from worker.store.errors import DockError, JobNotFound, TransitionRefused
 from worker.store.prepared import Tx
-from worker.store.rows import Outcome
+from worker.store.rows import Outcome, json_value
 from worker.store.states import ALLOWED, Action, JobStatus
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
@@ -124,11 +125,20 @@ class Transitions:
         to = self.failed_attempt(tx, job_id, fence, spent, max_attempts, Failure(FORCE_FAIL_REASON, None, by), now)
         return Outcome(job_id, True, f"job {job_id} force-failed; it is now {to}")
 
-    def retry(self, tx: Tx, job_id: int, by: str, now: float) -> Outcome:
-        seen = tx.scalar(sql.STATUS, {"job_id": job_id})
-        changed = tx.changed(sql.RETRY, {"job_id": job_id, "seen": seen, "now": now})
-        return self._moved(tx, changed, Action.RETRY, job_id, f"job {job_id} queued again",
-                           event(job_id, now, by, seen, PENDING, "retry"))
+    def retry(self, tx: Tx, job_id: int, by: str, now: float, params: dict[str, str] | None = None) -> Outcome:
+        """Back to pending with a new round of attempts; `params` are merged into the job's own (a password, say)."""
+        if not params:
+            seen = tx.scalar(sql.STATUS, {"job_id": job_id})
+            changed = tx.changed(sql.RETRY, {"job_id": job_id, "seen": seen, "now": now})
+            return self._moved(tx, changed, Action.RETRY, job_id, f"job {job_id} queued again",
+                               event(job_id, now, by, seen, PENDING, "retry"))
+        row = tx.first(sql.STATUS_AND_PARAMS, {"job_id": job_id})
+        seen, old = (None, {}) if row is None else (row[0], json_value(row[1]) or {})
+        merged = json.dumps({**old, **params})
+        changed = tx.changed(sql.RETRY_WITH_PARAMS, {"job_id": job_id, "seen": seen, "now": now, "params": merged})
+        names = ", ".join(sorted(params))  # never the values: a password must not land in the history
+        return self._moved(tx, changed, Action.RETRY, job_id, f"job {job_id} queued again with new {names}",
+                           event(job_id, now, by, seen, PENDING, f"retry with new {names}"))
 
     def _moved(self, tx: Tx, changed: int, action: Action, job_id: int, message: str,
                entry: dict[str, Any]) -> Outcome:
