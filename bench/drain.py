@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.common import ROOT, Figure, fresh_dir
 from bench.enqueue import new_job
-from bench.hueyapp import ENV_DB, QUEUE, make
+from bench.hueyapp import ENV_DB, ENV_RESULTS, QUEUE, make
 from worker.store import Store
 
 POLL_S = 0.05  # both queues are watched from outside the same way, with a cheap indexed count
@@ -92,10 +92,10 @@ class DockSide:
 class HueySide:
     """One SqliteHuey file and huey's own consumer with one worker draining it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, results: bool = True) -> None:
         self.path = path
         self.queue, self.task = make(str(path))
-        self.env = {**os.environ, ENV_DB: str(path),
+        self.env = {**os.environ, ENV_DB: str(path), ENV_RESULTS: "1" if results else "0",
                     "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
     def load(self, n: int) -> None:
@@ -123,39 +123,51 @@ class HueySide:
 
 
 def run(work: Path, env: dict[str, str], runs: int, small: int, large: int, large_window: int) -> list[Figure]:
-    """Both queues at a small and a large backlog; every run starts a fresh worker/consumer."""
+    """Both queues at a small and a large backlog; every run starts a fresh worker/consumer.
+
+    huey drains twice per dock run: as configured (its no-op returns a small result, which it stores, as the
+    dock stores every job's result) and with a no-op that returns None, for which huey writes no result row.
+    """
     dock_small = DockSide(fresh_dir(work, "drain-small"), env)
     dock_large = DockSide(fresh_dir(work, "drain-large"), env)
-    huey_small = HueySide(fresh_dir(work, "huey-small") / "huey.db")
-    huey_large = HueySide(fresh_dir(work, "huey-large") / "huey.db")
+    hueys = {(size, results): HueySide(fresh_dir(work, f"huey-{size}-{results}") / "huey.db", results)
+             for size in ("small", "large") for results in (True, False)}
     logs = fresh_dir(work, "drain-logs")
     skip = min(50, small // 10)
     small_window = Window(skip, small - 2 * skip)
     dock_large.load(large)
-    huey_large.load(large)
+    for results in (True, False):
+        hueys["large", results].load(large)
     figures = []
-    for label, dock_side, huey_side, window, backlog, slots in (
-        ("small", dock_small, huey_small, small_window, small, 1),
-        ("large", dock_large, huey_large, Window(skip, large_window), large, 1),
-        ("small", dock_small, huey_small, small_window, small, 4),
+    for label, dock_side, window, backlog, slots in (
+        ("small", dock_small, small_window, small, 1),
+        ("large", dock_large, Window(skip, large_window), large, 1),
+        ("small", dock_small, small_window, small, 4),
     ):
         how = "one worker" if slots == 1 else f"one worker, --concurrency {slots}"
         huey_how = "one consumer worker" if slots == 1 else f"one consumer, --workers {slots}"
+        per_slots = "" if slots == 1 else f", {slots} slots"
         dock_fig = Figure(f"drain, backlog {backlog:,}: dock, {how}", "jobs/s",
                           note=f"no-op plugin handler in reused child processes; {window.count:,} jobs timed")
-        huey_fig = Figure(f"drain, backlog {backlog:,}: huey, {huey_how}", "tasks/s",
-                          note=f"no-op task, thread workers; {window.count:,} tasks timed")
-        ratio = Figure(f"ratio dock / huey: drain at backlog {backlog:,}" + ("" if slots == 1 else f", {slots} slots"),
-                       "x", target=">= 1", note="paired per run")
+        huey_figs = {results: Figure(f"drain, backlog {backlog:,}: huey, {huey_how}"
+                                     + ("" if results else ", no result stored"), "tasks/s",
+                                     note=f"no-op task, thread workers; {window.count:,} tasks timed")
+                     for results in (True, False)}
+        ratios = {results: Figure(f"ratio dock / huey: drain at backlog {backlog:,}{per_slots}"
+                                  + ("" if results else ", huey storing no result"), "x", target=">= 1",
+                                  note="paired per run") for results in (True, False)}
         for run_no in range(runs):
             if label == "small":  # the large backlog is loaded once; each run drains a window of it
                 dock_side.load(backlog)
-                huey_side.load(backlog)
+                for results in (True, False):
+                    hueys[label, results].load(backlog)
             name = f"{label}-{slots}-{run_no}"
             dock_fig.samples.append(dock_side.drain(window, logs / f"dock-{name}.log", exit_when_idle=label == "small",
                                                     concurrency=slots))
-            huey_fig.samples.append(huey_side.drain(window, logs / f"huey-{name}.log", until_empty=label == "small",
-                                                    workers=slots))
-            ratio.samples.append(dock_fig.samples[-1] / huey_fig.samples[-1])
-        figures += [dock_fig, huey_fig, ratio]
+            for results in (True, False):
+                huey_side = hueys[label, results]
+                huey_figs[results].samples.append(huey_side.drain(
+                    window, logs / f"huey-{name}-{results}.log", until_empty=label == "small", workers=slots))
+                ratios[results].samples.append(dock_fig.samples[-1] / huey_figs[results].samples[-1])
+        figures += [dock_fig, huey_figs[True], ratios[True], huey_figs[False], ratios[False]]
     return figures

@@ -7,9 +7,11 @@ beside the default, to show what the change check buys and what it costs.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
-from worker.run import cli, loop
+from worker.run import cli
 
 if __name__ == "__main__":
-    loop.CHANGE_CHECK_S = 3600.0  # one look when the first job starts, then only the 1 s poll
-    sys.exit(cli.main(sys.argv[1:]))
+    args = cli.build_parser().parse_args(sys.argv[1:])
+    # One look when the first job starts, then only the 1 s poll.
+    sys.exit(cli.run(args, replace(cli.config_from(args), change_check=3600.0)))

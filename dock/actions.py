@@ -17,12 +17,12 @@ from dock.poller import Poller
 from dock.resources import icon
 from worker.store import Store
 from worker.store.rows import Outcome
-from worker.store.states import ACTIVE, FINISHED, Action, JobStatus
+from worker.store.states import ACTIVE, ALLOWED, FINISHED, Action, JobStatus
 
 BUSY_LABELS = {Action.DELETE: "Deleting…", Action.FAIL: "Failing…", Action.RETRY: "Queuing…",
                Action.CANCEL: "Cancelling…"}
 VERBS = {Action.DELETE: "delete", Action.FAIL: "force-fail", Action.RETRY: "retry", Action.CANCEL: "cancel"}
-RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+CANCELLABLE = ALLOWED[Action.DELETE] & ACTIVE  # Cancel & Delete: the delete of a job that is still active
 ACTOR = "window"
 
 Confirm = Callable[[str, str], bool]
@@ -107,10 +107,10 @@ class JobActions(QObject):
     def update_enabled(self) -> None:
         """Enable what the selection allows (the engine still decides: the view may be a moment old)."""
         statuses = self._model.statuses_of(self._selected())
-        self.cancel_delete.setEnabled(bool(statuses & ACTIVE))
-        self.force_fail.setEnabled(bool(statuses & ACTIVE))
-        self.retry.setEnabled(bool(statuses & RETRYABLE))
-        self.remove.setEnabled(bool(statuses))
+        self.cancel_delete.setEnabled(bool(statuses & CANCELLABLE))
+        self.force_fail.setEnabled(bool(statuses & ALLOWED[Action.FAIL]))
+        self.retry.setEnabled(bool(statuses & ALLOWED[Action.RETRY]))
+        self.remove.setEnabled(bool(statuses & ALLOWED[Action.DELETE]))
 
     def context_menu(self, parent: QWidget) -> QMenu:
         menu = QMenu(parent)
@@ -145,13 +145,13 @@ class JobActions(QObject):
         return ids if statuses is None else [row.id for row in self._model.rows_of(ids) if row.status in statuses]
 
     def _on_cancel_delete_triggered(self) -> None:
-        self.run(Action.DELETE, self._selected_ids(ACTIVE))
+        self.run(Action.DELETE, self._selected_ids(CANCELLABLE))
 
     def _on_force_fail_triggered(self) -> None:
-        self.run(Action.FAIL, self._selected_ids(ACTIVE))
+        self.run(Action.FAIL, self._selected_ids(ALLOWED[Action.FAIL]))
 
     def _on_retry_triggered(self) -> None:
-        self.run(Action.RETRY, self._selected_ids(RETRYABLE))
+        self.run(Action.RETRY, self._selected_ids(ALLOWED[Action.RETRY]))
 
     def _on_remove_triggered(self) -> None:
         self.run(Action.DELETE, self._selected_ids())

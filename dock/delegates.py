@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from dock import formatting
 from dock.model import Role, Row
-from worker.store.states import ACTIVE, Action, JobStatus
+from worker.store.states import ACTIVE, ALLOWED, FINISHED, Action, JobStatus
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -45,21 +45,24 @@ class Tone(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ButtonSpec:
+    """A row button: the engine action it runs, and (for Delete) the states it is drawn in."""
+
     label: str
     action: Action
     tone: Tone
     tip: str
+    drawn_in: frozenset[JobStatus] = frozenset(JobStatus)
 
 
 class RowButton(Enum):
-    """A button painted in a job's row; what it does is its spec's engine action."""
+    """A button painted in a job's row, in the order drawn; what it does is its spec's engine action."""
 
     CANCEL_DELETE = ButtonSpec("Cancel & Delete", Action.DELETE, Tone.DANGER,
-                               "Stop this job and delete it with its files")
+                               "Stop this job and delete it with its files", ACTIVE)
     FORCE_FAIL = ButtonSpec("Force Fail", Action.FAIL, Tone.NEUTRAL,
                             "Fail this attempt now; the retry policy decides what happens next")
     RETRY = ButtonSpec("Retry", Action.RETRY, Tone.PRIMARY, "Queue this job again")
-    REMOVE = ButtonSpec("X", Action.DELETE, Tone.QUIET, "Remove this job and its files")
+    REMOVE = ButtonSpec("X", Action.DELETE, Tone.QUIET, "Remove this job and its files", FINISHED)
 
     @property
     def spec(self) -> ButtonSpec:
@@ -67,12 +70,9 @@ class RowButton(Enum):
 
 
 def buttons_for(status: JobStatus) -> tuple[RowButton, ...]:
-    """Which buttons a row in `status` shows, left to right (a pure function of the engine's state)."""
-    if status in ACTIVE:
-        return (RowButton.CANCEL_DELETE, RowButton.FORCE_FAIL)
-    if status is JobStatus.COMPLETED:
-        return (RowButton.REMOVE,)
-    return (RowButton.RETRY, RowButton.REMOVE)
+    """Which buttons a row in `status` shows, left to right: those whose action the engine's transition table
+    allows from `status`. Delete is drawn as Cancel & Delete while the job is active and as X once finished."""
+    return tuple(b for b in RowButton if status in ALLOWED[b.spec.action] and status in b.spec.drawn_in)
 
 
 BUTTON_HEIGHT = 24

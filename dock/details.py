@@ -61,7 +61,8 @@ def field_values(job: Job, job_dir: Path) -> dict[str, str]:
     waiting = job.status.value == "pending" and job.attempts and job.run_after
     return {
         "ID": str(job.id), "File": job.filename, "Handler": job.handler,
-        "Status": formatting.STATUS_LABELS[job.status],
+        "Status": formatting.STATUS_LABELS[job.status] + (" — not retried: this input can never succeed"
+                                                          if job.not_retried else ""),
         "Progress": f"{job.progress}%" + (f" — {job.message}" if job.message and job.status in ACTIVE else ""),
         "Attempts": formatting.attempts(job.status, job.attempts, job.max_attempts, job.run_after),
         "Parameters": params, "Size": formatting.size(job.size), "Input": str(job_dir / job.input_path),

@@ -7,10 +7,9 @@ from PySide6.QtWidgets import QSystemTrayIcon
 
 from dock.formatting import plural
 from dock.resources import icon
-from worker.store.states import JobStatus
+from worker.store.states import ACTIVE, FINISHED, JobStatus
 
-ACTIVE = (JobStatus.PENDING, JobStatus.RUNNING)
-OUTCOMES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+OUTCOMES = [s for s in JobStatus if s in FINISHED]  # in the engine's order, for the summary's words
 
 
 def batch_summary(before: dict[JobStatus, int], after: dict[JobStatus, int]) -> str | None:

@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from dock.background import Background
 from dock.model import ModelChange, Row, plan_diff
 from worker.store import Store, WorkerInfo
+from worker.store.errors import DatabaseReplaced
 from worker.store.states import JobStatus
 from worker.store.watch import ChangeWatcher
 
@@ -58,6 +59,7 @@ class _Source:
 
     def poll(self, query: Query, force: bool, seq: int) -> PollResult:
         started = time.perf_counter()
+        self._store.check_identity()  # a stat(): the file is still the one opened, not deleted or replaced
         if self._watcher is None:
             self._watcher = ChangeWatcher(self._store)
         committed = self._watcher.changed()
@@ -125,10 +127,12 @@ class Poller(QObject):
     Signals:
         polled(PollResult): after every poll, on the GUI thread.
         failed(str): a poll failed (the database is locked or damaged); polling goes on.
+        store_lost(str): the database was deleted or replaced under the window; polling stops.
     """
 
     polled = Signal(object)
     failed = Signal(str)
+    store_lost = Signal(str)
 
     polls = 0
     """How many polls have come back (tests wait for the first)."""
@@ -197,6 +201,11 @@ class Poller(QObject):
     def _on_polled(self, result: PollResult | None, error: BaseException | None) -> None:
         self._running = False
         self.polls += 1
+        if isinstance(error, DatabaseReplaced):
+            self._timer.stop()
+            self._again = False
+            self.store_lost.emit(str(error))
+            return
         if error is not None:
             self.failed.emit(str(error))
         elif result is not None:

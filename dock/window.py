@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 from PySide6.QtCore import QByteArray, QPoint, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import (
@@ -79,6 +81,7 @@ class MainWindow(QMainWindow):
         self.uploads = Uploader(store, self)
         self.notifier = BatchNotifier(self)
         self.worker_log: LogWindow | None = None
+        self.present_fatal: Callable[[str, str], object] = partial(QMessageBox.critical, self)  # tests replace it
         self._build_central()
         self._build_window_actions()
         menu_actions = self._menu_actions()
@@ -173,6 +176,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.poller.polled.connect(self._on_poller_polled)
         self.poller.failed.connect(self._on_poller_failed)
+        self.poller.store_lost.connect(self._on_poller_store_lost)
         self.model.sort_requested.connect(self._on_model_sort_requested)
         self.filters.changed.connect(self._on_filters_changed)
         selection = self.table.selectionModel()
@@ -207,6 +211,12 @@ class MainWindow(QMainWindow):
 
     def _on_poller_failed(self, message: str) -> None:
         self.statusBar().showMessage(f"Cannot read the job store: {message}", 10000)
+
+    def _on_poller_store_lost(self, message: str) -> None:
+        """Working on a deleted file would lose every action from now on: say so, and close."""
+        self.present_fatal("The job store is gone", f"{message[:1].upper()}{message[1:]}.\n\nThe window closes; "
+                           "open it again to use the store now in that place.")
+        self.close()
 
     def _on_model_sort_requested(self, key: str, descending: bool) -> None:
         self.poller.set_query(replace(self.poller.query, order_by=key, descending=descending))

@@ -21,7 +21,7 @@ from dock.delegates import (
     buttons_for,
 )
 from dock.model import Column, JobModel, ModelChange, Row
-from worker.store.states import Action, JobStatus, allowed_actions
+from worker.store.states import ALLOWED, Action, JobStatus, allowed_actions
 
 BUTTONS = {
     JobStatus.PENDING: ("Cancel & Delete", "Force Fail"),
@@ -41,6 +41,13 @@ def test_buttons_per_state(status: JobStatus, labels: tuple[str, ...]) -> None:
 def test_every_button_is_an_action_the_engine_allows(status: JobStatus) -> None:
     for button in buttons_for(status):
         assert button.spec.action in allowed_actions(status)
+
+
+def test_the_buttons_follow_the_engines_transition_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(ALLOWED, Action.RETRY, ALLOWED[Action.RETRY] | {JobStatus.COMPLETED})
+    assert buttons_for(JobStatus.COMPLETED) == (RowButton.RETRY, RowButton.REMOVE)  # not restated by the window
+    monkeypatch.setitem(ALLOWED, Action.FAIL, frozenset({JobStatus.RUNNING}))
+    assert buttons_for(JobStatus.PENDING) == (RowButton.CANCEL_DELETE,)
 
 
 def test_cancel_and_delete_is_the_engines_delete_and_looks_destructive() -> None:

@@ -10,6 +10,7 @@ from pytestqt.qtbot import QtBot
 
 from dock.app import APPLICATION, ORGANIZATION, configure, open_store, startup_error
 from dock.resources import asset_path
+from tests.window_support import open_window
 from worker.store import Store
 from worker.store.errors import DatabaseLocked
 
@@ -87,3 +88,16 @@ def test_the_desktop_file_names_the_command_and_icon() -> None:
                    if "=" in line)
     assert entries["Exec"] == "dock" and entries["Type"] == "Application"
     assert entries["Icon"] == "processing-dock"
+
+
+def test_a_window_whose_database_is_deleted_says_so_and_closes(qtbot: QtBot, store: Store, tmp_path: Path) -> None:
+    window = open_window(qtbot, store, tmp_path / "settings.ini")
+    told: list[tuple[str, str]] = []
+    window.present_fatal = lambda title, text: told.append((title, text))
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store.data.database}{suffix}").unlink(missing_ok=True)
+    qtbot.waitUntil(lambda: window.is_shut_down, timeout=10000)
+    ((title, text),) = told
+    assert title == "The job store is gone"
+    assert text.startswith(f"The database {store.data.database} was deleted while this process had it open")
+    assert not store.data.database.exists()  # the window wrote nothing more: no new store took its place

@@ -19,6 +19,7 @@ PLUGIN_MODULE = '''
 import ctypes
 import os
 import subprocess
+import sys
 import threading
 
 from worker.api import PermanentError, handler
@@ -109,6 +110,52 @@ def squatter(ctx):
     return {"ok": True}
 
 
+ESCAPE = """
+import os, sys, threading
+if os.fork():
+    os._exit(0)
+os.setsid()  # a new session and group: killing the handler's process group no longer reaches it
+if os.fork():
+    os._exit(0)
+with open(sys.argv[1] + ".part", "w") as f:
+    f.write(str(os.getpid()))
+os.rename(sys.argv[1] + ".part", sys.argv[1])
+threading.Event().wait(300)
+"""
+
+
+@handler()
+def escaper(ctx):
+    """Starts a process that escapes with setsid and a double fork, as a daemon does, then returns, or with
+    `wait` set, ignores cancellation until killed."""
+    pidfile = ctx.params["pidfile"]
+    subprocess.run([sys.executable, "-c", ESCAPE, pidfile], check=True)
+    pause = threading.Event()
+    for _ in range(2000):
+        if os.path.exists(pidfile):
+            break
+        pause.wait(0.01)  # sleep-ok: waiting, with a deadline, for the escaped process to say its pid
+    while ctx.params.get("wait"):
+        pause.wait(0.05)  # sleep-ok: simulated work that ignores cancellation
+    return {"escaped": int(open(pidfile).read())}
+
+
+@handler()
+def flood(ctx):
+    """Writes `mib` MiB to its stdout, from itself and from a subprocess."""
+    mib = int(ctx.params.get("mib", "30"))
+    line = b"x" * 1023 + b"\\n"
+    for _ in range(mib * 512):
+        os.write(1, line)
+    subprocess.run(["head", "-c", str(mib << 19), "/dev/zero"], check=True)
+    return {"wrote_mib": mib}
+
+
+@handler()
+def big_result(ctx):
+    return {"blob": "x" * int(ctx.params["chars"])}
+
+
 @handler()
 def refuse(ctx):
     """Fails every attempt: with PermanentError when `permanent` is set, else with a plain error."""
@@ -127,6 +174,9 @@ chatty = dock_test_plugins:chatty
 stamp = dock_test_plugins:stamp
 squatter = dock_test_plugins:squatter
 refuse = dock_test_plugins:refuse
+escaper = dock_test_plugins:escaper
+flood = dock_test_plugins:flood
+big_result = dock_test_plugins:big_result
 """
 BROKEN_ENTRY_POINT = "broken = dock_missing_module_for_tests:handler\n"
 

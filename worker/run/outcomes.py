@@ -7,6 +7,7 @@ from typing import Any
 
 from worker.run.logs import EventLog
 from worker.run.process import Running
+from worker.run.protocol import Ending, Shutdown, StopReason
 from worker.store import Store
 from worker.store.errors import JobNotFound
 
@@ -23,12 +24,12 @@ class Outcomes:
         self.store = store
         self.log = log
         self.worker_id = ""
-        self.unsettled: list[tuple[Running, str, dict[str, Any]]] = []
+        self.unsettled: list[tuple[Running, Ending, dict[str, Any]]] = []
 
-    def settle(self, job: Running, kind: str, event: dict[str, Any], stopping: str | None) -> None:
+    def settle(self, job: Running, kind: Ending, event: dict[str, Any], stopping: Shutdown | None) -> None:
         """Record how an attempt ended, or keep it to try again if the store refuses for now.
 
-        kind is "done", "failed", "cancelled" or "died"; stopping is why the worker is stopping, if it is.
+        stopping is why the worker is stopping, if it is.
         """
         try:
             self._record(job, kind, event, stopping)
@@ -36,22 +37,22 @@ class Outcomes:
             self.log.error("could not record how a job ended; will retry", job=job.claim.job_id, error=repr(error))
             self.unsettled.append((job, kind, event))
 
-    def retry(self, stopping: str | None) -> None:
+    def retry(self, stopping: Shutdown | None) -> None:
         """Try again to record the outcomes the store refused before."""
         pending, self.unsettled = self.unsettled, []
         for job, kind, event in pending:
             self.settle(job, kind, event, stopping)
 
-    def _record(self, job: Running, kind: str, event: dict[str, Any], stopping: str | None) -> None:
+    def _record(self, job: Running, kind: Ending, event: dict[str, Any], stopping: Shutdown | None) -> None:
         """Write how an attempt ended; every write is fenced by the claim token."""
         claim, actor = job.claim, self.worker_id
-        if job.stop_reason == "lost":
+        if job.stop_reason is StopReason.LOST:
             self.after_lost(claim.job_id, claim.token)
             return
-        if job.stop_reason in ("shutdown", "given back") and kind != "done":
+        if job.stop_reason in (StopReason.SHUTDOWN, StopReason.GIVEN_BACK) and kind is not Ending.DONE:
             # Interrupted by our own shutdown (stopped, or killed after the grace), or given back before it
             # started: not the job's fault.
-            reason = (f"worker stopping ({stopping})" if job.stop_reason == "shutdown"
+            reason = (f"worker stopping ({stopping})" if job.stop_reason is StopReason.SHUTDOWN
                       else "claimed ahead, but its slot was busy")
             if self.store.release(claim.job_id, claim.token, actor, reason):
                 self.store.data.discard_attempt(claim.job_id, claim.token)
@@ -59,7 +60,7 @@ class Outcomes:
             else:  # cancelled or deleted meanwhile: clean up as for any lost claim
                 self.after_lost(claim.job_id, claim.token)
             return
-        if kind == "done":
+        if kind is Ending.DONE:
             self.flush_progress(job)
             recorded = self.store.complete(claim.job_id, claim.token, event.get("result"), actor)
             self.log.info("job completed" if recorded else "job finished but its claim was lost", job=claim.job_id)

@@ -11,7 +11,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.run.joblog import salvage
 from worker.run.platform import describe_exit, kill_group
+from worker.run.protocol import Ev, Op, StopReason
 from worker.store.rows import Claim
 
 # Recycle now and then, since a handler may leak memory or state between jobs; but not more often than every
@@ -28,12 +30,14 @@ class Running:
     started: float  # monotonic
     timeout: float | None
     started_at: float = 0.0  # epoch seconds, for the store: a job claimed ahead starts after its claim
-    stop_reason: str | None = None  # why we asked it to stop: "cancelled", "shutdown", ...
+    stop_reason: StopReason | None = None  # why we asked it to stop
     kill_at: float | None = None  # monotonic deadline after which the process group is killed
     last_progress_write: float = 0.0
     pending_progress: tuple[int, str] | None = None
     killed_for: str | None = None  # set when we killed it: the job's error
     withdrawing: bool = False  # asked its process to hand it back unrun; it may have begun already
+    log_path: str = ""  # where its log goes, and the line that opens it
+    log_header: str = ""
 
 
 @dataclass
@@ -44,7 +48,10 @@ class HandlerProcess:
     proc: subprocess.Popen[bytes] | None = None
     control: Any = None
     events_fd: int = -1
-    buffer: bytes = b""
+    output_fd: int = -1
+    pending: list[bytes] = field(default_factory=list)  # an event line's start, until its newline comes
+    unusable: str | None = None  # why it could not start (its UNUSABLE event), the job's error if it dies
+    ready: bool = False  # it said READY: its handlers are loaded
     jobs_done: int = 0
     job: Running | None = None  # the job it runs
     queued: Running | None = None  # sent to run after it: short jobs never wait on our round trip
@@ -54,22 +61,26 @@ class HandlerProcess:
     def start(self) -> None:
         control_read, control_write = os.pipe()
         event_read, event_write = os.pipe()
+        output_read, output_write = os.pipe()  # its fds 1 and 2: the running job's log (worker/run/joblog.py)
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "worker.run.child", "--control-fd", str(control_read),
-                 "--event-fd", str(event_write), "--memory-limit", str(self.memory_limit)],
-                pass_fds=(control_read, event_write),
-                stdin=subprocess.DEVNULL,
+                 "--event-fd", str(event_write), "--output-fd", str(output_read),
+                 "--memory-limit", str(self.memory_limit)],
+                pass_fds=(control_read, event_write, output_read),
+                stdin=subprocess.DEVNULL, stdout=output_write, stderr=output_write,
                 close_fds=True,
             )
         except BaseException:  # out of memory or processes: the worker retries, so leak no descriptor
-            for fd in (control_read, control_write, event_read, event_write):
+            for fd in (control_read, control_write, event_read, event_write, output_read, output_write):
                 os.close(fd)
             raise
         os.close(control_read)
         os.close(event_write)
+        os.close(output_write)
         self.control = os.fdopen(control_write, "w", encoding="utf-8")
         self.events_fd = event_read
+        self.output_fd = output_read  # kept to salvage what a process that died had printed last
         os.set_blocking(event_read, False)
 
     @property
@@ -96,7 +107,7 @@ class HandlerProcess:
         else:
             assert self.queued is None, "one job waits at most"
             self.queued = job
-        self._send(op="run", **request)
+        self._send(op=Op.RUN.value, **request)
 
     def advance(self) -> Running | None:
         """The current job ended: the queued one (if any) is running now; returns it."""
@@ -108,16 +119,20 @@ class HandlerProcess:
         """Ask the current job (or the given one, running or queued) to stop."""
         job = job or self.job
         if job is not None:
-            self._send(op="cancel", job_id=job.claim.job_id, token=job.claim.token)
+            self._send(op=Op.CANCEL.value, job_id=job.claim.job_id, token=job.claim.token)
 
     def withdraw(self, job: Running) -> None:
         """Ask for a queued job back; the process answers "withdrawn" only if it had not begun it."""
         job.withdrawing = True
-        self._send(op="withdraw", job_id=job.claim.job_id, token=job.claim.token)
+        self._send(op=Op.WITHDRAW.value, job_id=job.claim.job_id, token=job.claim.token)
 
     def read_events(self) -> list[dict[str, Any]]:
-        """Every complete event line available now; on EOF the process is reaped and `exited` set."""
-        chunks = []
+        """Every complete event line available now; on EOF the process is reaped and `exited` set.
+
+        Linear in what was read: a line that comes in many pieces (a big result) is joined once, when its
+        newline arrives, not re-scanned with each piece.
+        """
+        lines: list[bytes] = []
         while True:
             try:
                 chunk = os.read(self.events_fd, 65536)
@@ -126,13 +141,22 @@ class HandlerProcess:
             if not chunk:
                 self._reap()
                 break
-            chunks.append(chunk)
-        self.buffer += b"".join(chunks)
-        *lines, self.buffer = self.buffer.split(b"\n")
+            *complete, rest = chunk.split(b"\n")
+            if complete:
+                lines.append(b"".join([*self.pending, complete[0]]))
+                lines += complete[1:]
+                self.pending = []
+            if rest:
+                self.pending.append(rest)
         events = []
         for line in lines:
             with contextlib.suppress(ValueError):  # a corrupt line is dropped; the job still ends by EOF
-                events.append(json.loads(line))
+                event = json.loads(line)
+                if isinstance(event, dict) and event.get("ev") == Ev.UNUSABLE:
+                    self.unusable = str(event.get("error"))
+                elif isinstance(event, dict) and event.get("ev") == Ev.READY:
+                    self.ready = True
+                events.append(event)
         return events
 
     def _reap(self) -> None:
@@ -160,6 +184,15 @@ class HandlerProcess:
     def describe_exit(self) -> str:
         return describe_exit(self.exited if self.exited is not None else 0)
 
+    def death_notice(self) -> str:
+        """The error of the job it was running when it died."""
+        if self.unusable is not None:
+            return self.unusable
+        if not self.ready:
+            return (f"the handler process died while starting ({self.describe_exit()}); a --memory-limit too small "
+                    "to load the handlers does this")
+        return f"handler process died: {self.describe_exit()}"
+
     def kill(self) -> None:
         if self.proc is not None and self.exited is None:
             kill_group(self.proc.pid)
@@ -176,6 +209,17 @@ class HandlerProcess:
             kill_group(self.proc.pid)
             self.exited = self.proc.wait()
         self.close()
+        self.salvage_output(None)
+
+    def salvage_output(self, job: Running | None) -> None:
+        """It died: what its job printed last may still be in the pipe. Into the job's log with it."""
+        if self.output_fd < 0:
+            return
+        fd, self.output_fd = self.output_fd, -1
+        if job is None:
+            os.close(fd)
+        else:
+            salvage(fd, job.log_path, job.log_header)
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):

@@ -78,8 +78,6 @@ class DataDir:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
             for folder in (self.jobs, self.staging):
                 folder.mkdir(mode=0o700, exist_ok=True)
-            if not self.marker.exists():
-                self.marker.write_text(MARKER_TEXT)
         except OSError as error:  # a file in the way, a read-only disk: say so in one line
             raise DockError(
                 f"cannot use {self.root} as the data folder: {error.strerror or error}"
@@ -87,13 +85,19 @@ class DataDir:
             ) from error
         return self
 
+    def mark(self) -> None:
+        """Say in the folder that it is a dock's: after its store opened, so a folder whose database is refused
+        (damaged, newer) is left exactly as it was."""
+        if not self.marker.exists():
+            self.marker.write_text(MARKER_TEXT)
+
     def _check_ours(self) -> None:
         if not self.root.exists():
             return
         if not self.root.is_dir():
             raise DockError(f"cannot use {self.root} as the data folder: it is a file, not a folder")
-        if self.marker.exists() or self.database.exists() or next(self.root.iterdir(), None) is None:
-            return
+        if self.marker.exists() or self.database.exists() or all(_is_ours(e.name) for e in os.scandir(self.root)):
+            return  # a dock's folder, or one another process is making into one this very moment
         raise DockError(
             f"cannot use {self.root} as the data folder: it is not empty and is not a Processing Dock data "
             "folder (it has neither .processing-dock nor dock.sqlite3); nothing was changed. Give an empty or "
@@ -152,6 +156,15 @@ class DataDir:
                 shutil.rmtree(staged, ignore_errors=True)
                 removed.append(staged.name)
         return removed
+
+
+OWN_ENTRIES = frozenset({MARKER, "dock.sqlite3", "dock.sqlite3-wal", "dock.sqlite3-shm", "dock.sqlite3-journal",
+                         "jobs", "staging", "worker.log"})
+
+
+def _is_ours(name: str) -> bool:
+    """An entry a data folder has (a new store is built as .dock.sqlite3.<pid>.<random>.new, then linked)."""
+    return name in OWN_ENTRIES or name.startswith(".dock.sqlite3.")
 
 
 def remove_tree(folder: Path) -> bool:

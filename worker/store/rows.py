@@ -45,6 +45,11 @@ class Job:
     claimed_by: str | None
     rev: int
 
+    @property
+    def not_retried(self) -> bool:
+        """Failed with attempts left: its handler said no retry can succeed (PermanentError)."""
+        return self.status is JobStatus.FAILED and self.attempts < self.max_attempts
+
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Job:
         """A job from its row's values in JOB_FIELDS order (statements.JOB selects them so)."""

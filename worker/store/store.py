@@ -50,6 +50,7 @@ class Store:
     ) -> None:
         self.data = DataDir(resolve_data_dir(data_dir)).ensure()
         self.db: Database = open_sqlite(self.data.database, role)
+        self.data.mark()
         self.transitions = Transitions(backoff or Backoff.from_env())
         self.clock = clock
 
