@@ -1,4 +1,4 @@
-"""Documents made in code for the handler tests: EPUBs, raw (hostile) zips, PDFs and images."""
+"""Documents made in code for the handler tests: EPUBs, raw (hostile) zips and images (PDFs: pdfmaker.py)."""
 
 from __future__ import annotations
 
@@ -141,32 +141,6 @@ def raw_zip(members: Iterable[RawMember], epub_first: bool = True) -> bytes:
     return bytes(out + directory + zip64 + end)
 
 
-def pdf_bytes(pages: Sequence[str], title: str = "A Test PDF", author: str = "Pat Writer") -> bytes:
-    """A small valid PDF: one Helvetica text line per page, an /Info dictionary, a correct xref table."""
-    count = len(pages)
-    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(count))
-    objects = ["<< /Type /Catalog /Pages 2 0 R >>", f"<< /Type /Pages /Kids [{kids}] /Count {count} >>",
-               "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    for i, line in enumerate(pages):
-        text = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        stream = f"BT /F1 18 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
-        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R "
-                       f">> >> /Contents {5 + 2 * i} 0 R >>")
-        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream.decode('latin-1')}\nendstream")
-    objects.append(f"<< /Title ({title}) /Author ({author}) /Producer (docmaker) >>")
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
-    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info {len(objects)} 0 R >>\n"
-            f"startxref\n{xref}\n%%EOF\n").encode()
-    return bytes(out)
-
-
 def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -203,32 +177,6 @@ def png_bytes(width: int, height: int, mode: str = "RGBA") -> bytes:
 def make_file(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
-
-
-def slow_pdf_bytes(operators_per_page: int = 50_000, pages: int = 200) -> bytes:
-    """A tiny PDF that takes pypdf minutes: every page shares one content stream of many text operators.
-
-    Each page is within pypdf's parsing budget, so nothing refuses it: a stand-in for a parser that loops,
-    which only the per-job time limit can end (the handler cannot check for cancellation inside pypdf).
-    """
-    ops = b"BT /F1 12 Tf 72 720 Td " + b"(ab) Tj 1 0 Td " * operators_per_page + b"ET"
-    stream = zlib.compress(ops, 9)
-    kids = b" ".join(b"%d 0 R" % (5 + i) for i in range(pages))
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages),
-               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-               b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(stream), stream)]
-    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
-                b"/Contents 4 0 R >>"] * pages
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
 
 
 def blank_png_bytes(width: int, height: int) -> bytes:

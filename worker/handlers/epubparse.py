@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import unquote, urldefrag
 
 from worker.handlers.common import BadFile, UnsafeFile, quoted
+from worker.handlers.safexml import local, parse_xml
 
 MAX_TOC_DEPTH = 16
 MAX_TOC_ENTRIES = 5_000
@@ -44,25 +45,6 @@ class Package:
 
     def nav(self) -> Item | None:
         return next((item for item in self.manifest.values() if "nav" in item.properties), None)
-
-
-def parse_xml(data: bytes, what: str) -> ET.Element:
-    """Parse with defusedxml: any entity declaration (so XXE and billion laughs) is refused, nothing is fetched."""
-    from defusedxml import DefusedXmlException
-    from defusedxml.ElementTree import fromstring
-
-    try:
-        return fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)  # type: ignore[no-any-return]
-    except DefusedXmlException as error:
-        raise UnsafeFile(f"{quoted(what)} declares XML entities or external references, which are refused "
-                         f"(XXE / billion laughs): {error}") from error
-    except ET.ParseError as error:
-        raise BadFile(f"{quoted(what)} is not well-formed XML: {error}") from error
-
-
-def local(tag: object) -> str:
-    """An element's name without its namespace ('{http://...}title' -> 'title')."""
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
 def resolve(base: str, href: str) -> tuple[str, str]:
