@@ -85,12 +85,48 @@ def epub_bytes(
     if ncx:
         members["OEBPS/toc.ncx"] = ncx_xml(titles)
     members.update(replace or {})
+    return zip_bytes(members)
+
+
+def zip_bytes(members: dict[str, bytes | str], mimetype: str | None = "application/epub+zip") -> bytes:
+    """A zip of these members, deflated, after a stored `mimetype` member (as EPUB and ODF begin) if given."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
-        z.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip", compress_type=zipfile.ZIP_STORED)
+        if mimetype is not None:
+            z.writestr(zipfile.ZipInfo("mimetype"), mimetype, compress_type=zipfile.ZIP_STORED)
         for name, data in members.items():
             z.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
     return out.getvalue()
+
+
+Item = tuple[str, str, str, str]  # a manifest item: id, href (under OEBPS/), media type, properties
+
+
+def book_bytes(items: Sequence[Item], spine: Sequence[str], files: dict[str, bytes | str],
+               title: str = "A Picture Book", language: str = "en", meta: str = "", spine_attrs: str = "") -> bytes:
+    """An EPUB 3 of any manifest and spine: books of pictures, of SVG pages, with covers, in any language."""
+    manifest = "".join(f'<item id="{i}" href="{h}" media-type="{t}"' + (f' properties="{p}"' if p else "") + "/>"
+                       for i, h, t, p in items)
+    refs = "".join(f'<itemref idref="{i}"/>' for i in spine)
+    package = f"""<?xml version="1.0" encoding="UTF-8"?>
+<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="bookid">
+  <metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:identifier id="bookid">urn:uuid:1</dc:identifier>
+    <dc:title>{escape(title)}</dc:title><dc:language>{language}</dc:language>{meta}</metadata>
+  <manifest>{manifest}</manifest>
+  <spine{spine_attrs}>{refs}</spine>
+</package>"""
+    members: dict[str, bytes | str] = {"META-INF/container.xml": CONTAINER, "OEBPS/content.opf": package}
+    members.update({f"OEBPS/{href}": data for href, data in files.items()})
+    return zip_bytes(members)
+
+
+def svg_page(lines: Sequence[str] = (), picture: str | None = None) -> str:
+    """An SVG page: a picture (an <image> pointing at `picture`), a title tooltip, and these lines as <text>."""
+    image = f'<image width="600" height="800" xlink:href="{picture}"/>' if picture else ""
+    texts = "".join(f'<text x="10" y="{20 * n}">{escape(line)}</text>' for n, line in enumerate(lines, 1))
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" '
+            'xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 600 800"><title>not read</title>'
+            f'<rect width="600" height="800" fill="white"/>{image}{texts}</svg>')
 
 
 @dataclass

@@ -29,7 +29,7 @@ def test_epub_gives_metadata_toc_and_chapter_text_in_reading_order(tmp_path: Pat
     result = run(job, "epub")
     assert result == {"title": "A Test Book", "authors": ["Ada Author", "Bo Writer"], "language": "en",
                       "chapters": 3, "words": result["words"], "characters": result["characters"],
-                      "toc_entries": 4, "skipped": 0}
+                      "toc_entries": 4, "skipped": 0, "images": 0, "image_pages": 0, "svg_pages": 0}
     assert job.outputs() == ["chapters.json", "text.txt"]
     text = (job.out / "text.txt").read_text(encoding="utf-8")
     assert text.index("dark night") < text.index("Things happened & more things") < text.index("that was all")

@@ -42,6 +42,9 @@ class Package:
     manifest: dict[str, Item] = field(default_factory=dict)
     spine: list[str] = field(default_factory=list)  # manifest ids in reading order
     ncx_id: str = ""
+    cover_id: str = ""  # EPUB 2's <meta name="cover" content="ID">
+    layout: str = ""  # rendition:layout: "pre-paginated" for fixed-layout books
+    direction: str = ""  # the spine's page-progression-direction: "rtl" for manga and vertical Japanese
 
     def nav(self) -> Item | None:
         return next((item for item in self.manifest.values() if "nav" in item.properties), None)
@@ -81,10 +84,12 @@ def parse_package(data: bytes, path: str) -> Package:
         name = local(section.tag)
         if name == "metadata":
             package.metadata = _metadata(section, root.get("unique-identifier", ""))
+            _rendition(section, package)
         elif name == "manifest":
             package.manifest = _manifest(section, path)
         elif name == "spine":
             package.ncx_id = section.get("toc", "")
+            package.direction = section.get("page-progression-direction", "")[:20]
             package.spine = [ref.get("idref", "") for ref in section if local(ref.tag) == "itemref"]
     if not package.spine:
         raise BadFile(f"{quoted(path)} has an empty spine: the book has no chapters to read")
@@ -111,6 +116,17 @@ def _metadata(section: ET.Element, unique_id: str) -> dict[str, Any]:
         elif name in SINGLE_FIELDS and name not in found:
             found[name] = text
     return {key: value for key, value in found.items() if value}
+
+
+def _rendition(section: ET.Element, package: Package) -> None:
+    """The <meta> elements that say how the book is shown: its cover (EPUB 2) and its layout (EPUB 3)."""
+    for element in section:
+        if local(element.tag) != "meta":
+            continue
+        if element.get("name") == "cover" and not package.cover_id:
+            package.cover_id = element.get("content", "")
+        elif element.get("property") == "rendition:layout" and not element.get("refines"):
+            package.layout = _text(element)[:40]
 
 
 def _manifest(section: ET.Element, opf_path: str) -> dict[str, Item]:
