@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests import docmaker, pdfmaker
+from tests import docmaker, officemaker, pdfmaker
 from tests.handlerkit import make_job, run
 from worker.api import JobCancelled
 from worker.handlers import BUILTINS
@@ -225,7 +225,7 @@ def test_a_wrongly_named_file_is_read_by_its_content_handler(tmp_path: Path) -> 
 
 def test_every_builtin_declares_a_time_limit_but_the_demo(tmp_path: Path) -> None:
     registry = load_registry(include_plugins=False)
-    assert list(registry.handlers) == ["epub", "pdf", "image", "text", "checksum", "sleep"]
+    assert list(registry.handlers) == ["epub", "docx", "odt", "pdf", "image", "text", "checksum", "sleep"]
     for name, spec in registry.handlers.items():
         assert spec.description
         if name != "sleep":
@@ -241,6 +241,8 @@ def test_importing_the_handlers_leaves_the_heavy_libraries_unloaded() -> None:
 GOOD_INPUTS = {
     "epub": ("book.epub", lambda: docmaker.epub_bytes(CHAPTERS)),
     "pdf": ("paper.pdf", lambda: pdfmaker.pdf_bytes(["one", "two", "three"])),
+    "docx": ("report.docx", lambda: officemaker.docx_bytes(officemaker.w_p("words"))),
+    "odt": ("notes.odt", lambda: officemaker.odt_bytes("<text:p>words</text:p>")),
     "text": ("notes.txt", lambda: b"hello\n" * 300_000),
     "image": ("photo.jpg", lambda: docmaker.jpeg_bytes(64, 64)),
     "checksum": ("blob.bin", lambda: bytes(3 << 20)),

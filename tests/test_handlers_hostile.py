@@ -254,7 +254,7 @@ def test_image_over_the_limit_but_under_twice_it_is_refused_too(tmp_path: Path) 
                        "89478485 pixels, could be decompression bomb DOS attack.")
 
 
-@pytest.mark.parametrize("handler", ["epub", "pdf", "text", "image", "checksum"])
+@pytest.mark.parametrize("handler", ["epub", "docx", "odt", "pdf", "text", "image", "checksum"])
 def test_an_empty_file_fails_with_a_message_saying_so(tmp_path: Path, handler: str) -> None:
     message = refused(tmp_path, "empty.bin", b"", handler, BadFile)
     assert message.startswith("the file is empty (0 bytes): there is no ")
