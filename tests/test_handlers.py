@@ -13,7 +13,7 @@ from PIL import Image
 
 from tests import docmaker, officemaker, pdfmaker
 from tests.handlerkit import make_job, run
-from worker.api import JobCancelled
+from worker.api import JobCancelled, PermanentError
 from worker.handlers import BUILTINS
 from worker.registry import load_registry
 
@@ -270,3 +270,10 @@ def test_a_cancel_mid_job_stops_at_the_next_check(tmp_path: Path, handler: str, 
         run(job, handler)
     assert job.progress[-1][1] == after  # nothing was reported after the cancel
     assert job.outputs() == []  # the partial text.txt was removed, not left half-written
+
+
+@pytest.mark.parametrize("seconds", ["soon", "nan", "-1", "inf"])
+def test_the_demo_handler_refuses_a_bad_param_once(tmp_path: Path, seconds: str) -> None:
+    job = make_job(tmp_path, "any.txt", b"x")
+    with pytest.raises(PermanentError, match=r"^the param `seconds` must be a number of seconds \(0 or more\)"):
+        run(job, "sleep", {"seconds": seconds})

@@ -154,3 +154,10 @@ def test_the_text_handler_counts_chinese_the_same_way(tmp_path: Path) -> None:
     job = make_job(tmp_path, "poem.txt", "床前明月光，疑是地上霜。\nmoonlight\n".encode())
     result = run(job, "text")
     assert (result["words"], result["cjk_characters"], result["words_counted_as"]) == (11, 10, CJK_WORDS_NOTE)
+
+
+def test_an_unknown_marked_section_in_the_navigation_document_is_skipped_too(tmp_path: Path) -> None:
+    nav = docmaker.nav_xhtml(["One"]).replace("<h1>", "<![bogus[ x ]]><h1>")
+    result, chapters, _ = read_book(tmp_path, docmaker.epub_bytes([("One", "<p>x</p>")],
+                                                                  replace={"OEBPS/nav.xhtml": nav}))
+    assert result["toc_entries"] == 2 and chapters["toc"][0]["title"] == "One"

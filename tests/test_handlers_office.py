@@ -211,3 +211,15 @@ def test_a_nesting_bomb_is_refused_before_it_fills_the_memory(tmp_path: Path, ha
 def test_damaged_encrypted_and_wrong_kinds_fail_once_saying_why(tmp_path: Path, handler: str, data: bytes,
                                                                 message: str) -> None:
     assert refused(tmp_path, handler, data, BadFile) == message
+
+
+@pytest.mark.parametrize("number", ["9" * 5000, "²", "٣", "-1"])
+def test_numbers_in_attributes_that_int_refuses_are_ignored(tmp_path: Path, number: str) -> None:
+    # int() raises on 5,000 digits and on '²' (which isdigit() accepts): that was a retried ValueError.
+    word = docx_bytes(f'<w:p><w:pPr><w:outlineLvl w:val="{number}"/></w:pPr><w:r><w:t>x</w:t></w:r></w:p>')
+    odf = odt_bytes(f'<text:h text:outline-level="{number}">x<text:s text:c="{number}"/>y</text:h>')
+    assert run(make_job(tmp_path / "w", "a.docx", word), "docx")["headings"] == (1 if number == "٣" else 0)
+    job = make_job(tmp_path / "o", "a.odt", odf)
+    arabic_three = number == "٣"  # a decimal digit int() reads: a real level and count
+    assert run(job, "odt")["outline"][0]["level"] == (3 if arabic_three else 1)
+    assert (job.out / "text.txt").read_text(encoding="utf-8") == ("x   y\n" if arabic_three else "x y\n")

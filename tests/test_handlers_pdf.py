@@ -127,3 +127,10 @@ def test_hostile_sizes_render_a_256_px_preview_within_the_memory_limit(tmp_path:
     assert result["maxrss_mib"] < 400
     with Image.open(job.out / "preview.png") as preview:
         assert max(preview.size) == 256
+
+
+def test_metadata_that_is_not_valid_utf16_is_read_with_replacements(tmp_path: Path) -> None:
+    # A lone surrogate made pypdfium2's own reader raise UnicodeDecodeError, which the worker retried.
+    data = pdfmaker.pdf_bytes(["x"]).replace(b"/Title (A Test PDF)", b"/Title <FEFFD8000041DC00>")
+    result = run(make_job(tmp_path, "odd.pdf", data), "pdf")
+    assert result["title"] == "\ufffdA\ufffd" and result["pages"] == 1

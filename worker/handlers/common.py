@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 from typing import IO, Any
 
-from worker.api import JobCancelled, JobContext, PermanentError
+from worker.api import JobContext, PermanentError
 
 
 class BadFile(PermanentError, ValueError):
@@ -53,21 +53,6 @@ def quoted(name: str, limit: int = 120) -> str:
     """A member or file name for a message: escaped (no control characters, no surrogates) and short."""
     text = ascii(name) if not name.isprintable() else repr(name)
     return text if len(text) <= limit else text[: limit - 4] + "...'"
-
-
-@contextlib.contextmanager
-def damaged(what: str) -> Iterator[None]:
-    """Whatever a parsing library raises on this input means it is damaged: a BadFile, never retried.
-
-    Only around calls that parse the input: what fails there fails the same way on every attempt. Running out of
-    memory and a cancel pass through, so that the retry policy and the cancel still apply to them.
-    """
-    try:
-        yield
-    except (PermanentError, JobCancelled, MemoryError):
-        raise
-    except Exception as error:  # each library has its own kinds for "damaged"; all mean the same to the job
-        raise BadFile(f"{what}: {type(error).__name__}: {error}") from error
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from typing import IO, Any
 
 from worker.api import JobContext, handler
 from worker.handlers.common import BadFile, output_file, require_content
-from worker.handlers.office import PART_LIMIT, SMALL_PART_LIMIT, Body, properties
+from worker.handlers.office import PART_LIMIT, SMALL_PART_LIMIT, Body, properties, small_int
 from worker.handlers.safexml import local, parse_xml, stream_xml
 from worker.handlers.safezip import SafeZip
 from worker.handlers.sniff import is_docx
@@ -97,8 +97,8 @@ def _metadata(package: SafeZip) -> dict[str, Any]:
     if "docProps/app.xml" in package:
         app = properties(parse_xml(package.read("docProps/app.xml", SMALL_PART_LIMIT), "docProps/app.xml"),
                          {"Application": "application", "Pages": "pages_by_application"}, {})
-        pages = app.pop("pages_by_application", "")
-        found.update(app, **({"pages_by_application": int(pages)} if pages.isdigit() else {}))
+        pages = small_int(app.pop("pages_by_application", ""))
+        found.update(app, **({"pages_by_application": pages} if pages is not None else {}))
     return found
 
 
@@ -119,8 +119,8 @@ def _heading_levels(package: SafeZip, styles: str) -> dict[str, int]:
             if name == "name":
                 match = _HEADING_NAME.fullmatch(value.strip())
                 level = int(match.group(1)) if match else 0 if value.strip().lower() == "title" else level
-            elif name == "outlineLvl" and value.isdigit() and int(value) < 9:
-                level = int(value) + 1
+            elif name == "outlineLvl" and small_int(value, limit=8) is not None:
+                level = (small_int(value) or 0) + 1
             elif name == "basedOn":
                 based_on = value
         declared[_attr(style, "styleId")] = (level, based_on)
@@ -162,8 +162,9 @@ class WordBody(Body):
             self.add(WORD_CHARACTERS[name])
         elif name == "pStyle" and attrs.get("val") in self._levels:
             self.set_level(self._levels[attrs["val"]])
-        elif name == "outlineLvl" and attrs.get("val", "").isdigit():
-            self.set_level(int(attrs["val"]) + 1 if int(attrs["val"]) < 9 else None)
+        elif name == "outlineLvl":  # 0-8 are heading levels; 9 (or anything else) is body text
+            outline = small_int(attrs.get("val", ""), limit=8)
+            self.set_level(None if outline is None else outline + 1)
         elif name == "tbl":
             self.tables += 1
         elif name in ("drawing", "pict"):

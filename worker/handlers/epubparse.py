@@ -5,11 +5,11 @@ from __future__ import annotations
 import posixpath
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote, urldefrag
 
 from worker.handlers.common import BadFile, UnsafeFile, quoted
+from worker.handlers.htmltext import TolerantParser
 from worker.handlers.safexml import local, parse_xml
 
 MAX_TOC_DEPTH = 16
@@ -180,7 +180,7 @@ def nav_toc(html: str, path: str) -> list[TocEntry]:
     return parser.toc
 
 
-class _NavParser(HTMLParser):
+class _NavParser(TolerantParser):
     """Builds the nested list inside the toc <nav>, iteratively (a hostile nesting cannot recurse)."""
 
     def __init__(self, path: str) -> None:

@@ -24,7 +24,19 @@ VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "l
 _SPACE = re.compile(r"\s+")
 
 
-class HTMLText(HTMLParser):
+class TolerantParser(HTMLParser):
+    """html.parser, but '<![foo[' with a keyword it does not know is skipped to its '>' as a bogus comment, as
+    browsers do, instead of raising AssertionError out of feed() (a retry could never get past it)."""
+
+    def parse_marked_section(self, i: int, report: bool = True) -> int:
+        try:
+            return super().parse_marked_section(i, report)
+        except AssertionError:
+            end = self.rawdata.find(">", i + 3)
+            return -1 if end < 0 else end + 1
+
+
+class HTMLText(TolerantParser):
     """Feed HTML in pieces; take() the finished text as it comes.
 
     Attributes:
@@ -122,15 +134,6 @@ class HTMLText(HTMLParser):
             self._line.append(lines[-1])
         else:
             self._line.append(_SPACE.sub(" ", data))
-
-    def parse_marked_section(self, i: int, report: bool = True) -> int:
-        """As the standard parser, but '<![foo[' with a keyword it does not know is skipped to its '>' as a
-        bogus comment, as browsers do, instead of raising AssertionError out of feed()."""
-        try:
-            return super().parse_marked_section(i, report)
-        except AssertionError:
-            end = self.rawdata.find(">", i + 3)
-            return -1 if end < 0 else end + 1
 
     def _note_image(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "img":

@@ -7,7 +7,7 @@ from typing import Any
 
 from worker.api import JobContext, handler
 from worker.handlers.common import BadFile, output_file, require_content
-from worker.handlers.office import PART_LIMIT, SMALL_PART_LIMIT, Body, properties
+from worker.handlers.office import PART_LIMIT, SMALL_PART_LIMIT, Body, properties, small_int
 from worker.handlers.safexml import local, parse_xml, stream_xml
 from worker.handlers.safezip import SafeZip
 from worker.handlers.sniff import ODF_MIMETYPE, ODT_MIMETYPE, is_odt
@@ -70,8 +70,9 @@ def _metadata(package: SafeZip) -> dict[str, Any]:
     statistic = next((e for e in root.iter() if local(e.tag) == "document-statistic"), None)
     pages = next((v for k, v in statistic.attrib.items() if local(k) == "page-count"), "") if statistic is not None \
         else ""
-    if pages.isdigit():
-        found["pages_by_application"] = int(pages)
+    count = small_int(pages)
+    if count is not None:
+        found["pages_by_application"] = count
     return found
 
 
@@ -86,11 +87,9 @@ class OdfBody(Body):
 
     def element(self, name: str, attrs: dict[str, str]) -> None:
         if name in ("p", "h"):
-            level = attrs.get("outline-level", "1") if name == "h" else ""
-            self.begin_paragraph(int(level) if level.isdigit() else 1 if name == "h" else None)
+            self.begin_paragraph(small_int(attrs.get("outline-level", "1"), 1, 10) if name == "h" else None)
         elif name == "s":
-            count = attrs.get("c", "1")
-            self.add(" " * min(int(count) if count.isdigit() else 1, MAX_SPACES))
+            self.add(" " * min(small_int(attrs.get("c", "1"), 1) or 1, MAX_SPACES))
         elif name == "tab":
             self.add("\t")
         elif name == "line-break":

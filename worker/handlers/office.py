@@ -111,6 +111,13 @@ class Body(Reader):
                 "images": self.images, "outline": self.outline}
 
 
+def small_int(value: str, default: int | None = None, limit: int = 1_000_000) -> int | None:
+    """A count or level written in the document, if it is one: int() refuses '²' (which isdigit() accepts) and
+    numbers of over 4,300 digits, and an attribute may hold either."""
+    text = value.strip()
+    return int(text) if text.isdecimal() and len(text) <= 7 and int(text) <= limit else default
+
+
 def properties(root: ET.Element, names: dict[str, str], lists: dict[str, str]) -> dict[str, Any]:
     """Metadata from a flat properties document (OOXML core.xml, ODF meta.xml), by element local name.
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 PAGE_SEPARATOR = "\f"  # as pdftotext does: a form feed ends each page
 MAX_PAGES = 10_000  # pages whose text is read; a PDF of a million pages costs a few KiB to make
 MAX_FIELD_CHARS = 2_000
+MAX_META_BYTES = 1 << 20
 MAX_LISTED_PAGES = 50
 INFO_FIELDS = {"Title": "title", "Author": "author", "Subject": "subject", "Keywords": "keywords",
                "Creator": "creator", "Producer": "producer", "CreationDate": "created", "ModDate": "modified"}
@@ -122,10 +123,26 @@ def _version(document: PdfDocument) -> str:
 def _metadata(document: PdfDocument) -> dict[str, str]:
     found = {}
     for name, key in INFO_FIELDS.items():
-        value = " ".join(document.get_metadata_value(name).split())[:MAX_FIELD_CHARS]
+        value = " ".join(_meta_text(document, name).split())[:MAX_FIELD_CHARS]
         if value:
             found[key] = _iso_date(value) if key in ("created", "modified") else value
     return found
+
+
+def _meta_text(document: PdfDocument, name: str) -> str:
+    """An /Info field as PDFium gives it (UTF-16), with what is not text replaced: pypdfium2's own reader
+    raises UnicodeDecodeError on a lone surrogate, which a hostile title can hold."""
+    import ctypes
+
+    import pypdfium2.raw as codes
+
+    key = name.encode("ascii") + b"\0"
+    size = codes.FPDF_GetMetaText(document, key, None, 0)
+    if size > MAX_META_BYTES:  # a title of megabytes says nothing a reader needs
+        return ""
+    buffer = ctypes.create_string_buffer(size)
+    codes.FPDF_GetMetaText(document, key, buffer, size)
+    return buffer.raw[: max(size - 2, 0)].decode("utf-16-le", errors="replace")
 
 
 def _iso_date(value: str) -> str:
