@@ -107,13 +107,14 @@ class TextStats:
             return
         self.characters += len(text)
         self.newlines += text.count("\n")
-        words = len(_WORD.findall(text))
-        starts_in_word = _IN_RUN.match(text) is not None
-        if self._ended_in_word and starts_in_word:
+        if text.isascii() or not _WIDE.search(text):  # the common case: str.split() is 5-10x faster than a regex
+            words = len(text.split())
+        else:
+            words = len(_WORD.findall(text))
+            self.cjk_characters += len(_CJK_CHAR.findall(text))
+        if self._ended_in_word and _IN_RUN.match(text) is not None:
             words -= 1  # the first word here continues the last one of the previous piece
         self.words += words
-        if _WIDE.search(text):
-            self.cjk_characters += len(_CJK_CHAR.findall(text))
         self._ended_in_word = _IN_RUN.match(text[-1]) is not None
         self._last = text[-1]
 

@@ -133,7 +133,7 @@ class HTMLText(TolerantParser):
                 self._break(keep_empty=True)
             self._line.append(lines[-1])
         else:
-            self._line.append(_SPACE.sub(" ", data))
+            self._line.append(data)  # spaces are collapsed once, when the line ends
 
     def _note_image(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "img":
@@ -166,7 +166,7 @@ class HTMLText(TolerantParser):
     def _break(self, keep_empty: bool = False) -> None:
         line = "".join(self._line)
         self._line.clear()
-        line = line.rstrip() if self._pre else _SPACE.sub(" ", line).strip()  # spaces from two pieces: one
+        line = line.rstrip() if self._pre else " ".join(line.split())
         if line or keep_empty:
             self._done.append(line + "\n")
 

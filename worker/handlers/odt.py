@@ -16,7 +16,8 @@ META_FIELDS = {"title": "title", "subject": "subject", "description": "descripti
                "initial-creator": "author", "creator": "last_modified_by", "creation-date": "created",
                "date": "modified", "generator": "application"}
 MAX_SPACES = 1_000  # one <text:s c="..."> may ask for any number
-_COLLAPSE = re.compile(r"[ \t\r\n]+")
+_TO_SPACE = str.maketrans("\t\r\n", "   ")  # ODF's collapsible whitespace; a no-break space is not
+_SPACES = re.compile(r"  +")
 
 
 @handler(extensions=(".odt", ".ott"), sniff=is_odt, timeout=300,
@@ -104,7 +105,9 @@ class OdfBody(Body):
             self.end_paragraph()
 
     def data(self, content: str) -> None:
-        piece = _COLLAPSE.sub(" ", content)
+        piece = content.translate(_TO_SPACE)
+        if "  " in piece:  # rare in real text: the regex only when there is something to collapse
+            piece = _SPACES.sub(" ", piece)
         if piece.startswith(" ") and self.last_piece().endswith(" "):
             piece = piece[1:]  # a run of spaces across two pieces is still one space
         if piece:

@@ -76,5 +76,5 @@ def shrink(picture: PILImage.Image) -> PILImage.Image:
 def write_preview(ctx: JobContext, picture: PILImage.Image) -> dict[str, Any]:
     """Save the picture as the job's preview.png; what the result says about it."""
     with output_stream(ctx, PREVIEW_NAME) as out:
-        picture.save(out, "PNG")
+        picture.save(out, "PNG", compress_level=1)  # a page in 1.6 ms, not 2.7, and some 40 % larger: a preview
     return {"file": PREVIEW_NAME, "width": picture.width, "height": picture.height}
