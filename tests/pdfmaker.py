@@ -41,7 +41,7 @@ def page(contents: int, resources: bytes = b"<< /Font << /F1 3 0 R >> >>", size:
 
 def pdf_bytes(pages: Sequence[str], title: str = "A Test PDF", author: str = "Pat Writer",
               size: tuple[float, float] = LETTER, kids: Sequence[int] | None = None) -> bytes:
-    """A small valid PDF: one Helvetica text line per page, an /Info dictionary, a correct xref table.
+    """A small valid PDF: Helvetica text on each page (a line per "\n"), an /Info dictionary, a correct xref.
 
     kids: the page tree's /Kids as object numbers, to point it at objects that are not pages.
     """
@@ -49,8 +49,9 @@ def pdf_bytes(pages: Sequence[str], title: str = "A Test PDF", author: str = "Pa
     listed = b" ".join(b"%d 0 R" % n for n in (numbers if kids is None else kids))
     objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
                b"<< /Type /Pages /Kids [%s] /Count %d >>" % (listed, len(numbers if kids is None else kids)), FONT]
-    for number, line in zip(numbers, pages, strict=True):
-        objects += [page(number + 1, size=size), stream(b"BT /F1 18 Tf 72 720 Td %s Tj ET" % pdf_string(line))]
+    for number, text in zip(numbers, pages, strict=True):
+        lines = b" 0 -22 Td ".join(pdf_string(line) + b" Tj" for line in text.split("\n"))
+        objects += [page(number + 1, size=size), stream(b"BT /F1 18 Tf 72 720 Td %s ET" % lines)]
     objects.append(b"<< /Title %s /Author %s /Producer (docmaker) /CreationDate (D:20240501123000+02'00') >>"
                    % (pdf_string(title), pdf_string(author)))
     return build(objects, info=len(objects))
