@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import cancel, drain, enqueue, idle, plugins
+from bench import cancel, documents, drain, enqueue, idle, plugins
 from bench.common import Figure, commit, machine, table
 
-SECTIONS = ("enqueue", "drain", "cancel", "window", "idle")
+SECTIONS = ("enqueue", "drain", "cancel", "window", "idle", "documents")
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,14 @@ class Sizes:
     window_runs: int = 3
     idle_seconds: float = 30.0
     idle_runs: int = 1
+    documents_runs: int = 5
+    documents_per_kind: int = 20  # generated when $DOCK_BENCH_DOCUMENTS names no folder
 
 
 QUICK = Sizes(single=100, single_fresh=50, single_warmup=100, single_runs=2, cli_calls=3, batch=500, batch_runs=1,
               drain_runs=1, backlog_small=300, backlog_large=5000, large_window=300, cancel_trials=6,
-              busy_seconds=2.0, window_jobs=10_000, window_runs=1, idle_seconds=3.0)
+              busy_seconds=2.0, window_jobs=10_000, window_runs=1, idle_seconds=3.0, documents_runs=1,
+              documents_per_kind=3)
 
 
 def sections(work: Path, env: dict[str, str], sizes: Sizes) -> dict[str, Callable[[], list[Figure]]]:
@@ -62,6 +65,7 @@ def sections(work: Path, env: dict[str, str], sizes: Sizes) -> dict[str, Callabl
         "cancel": lambda: cancel.run(work, env, sizes.cancel_trials, sizes.busy_seconds),
         "window": window,
         "idle": lambda: [idle.worker(work, env, sizes.idle_seconds, sizes.idle_runs)],
+        "documents": lambda: documents.run(work, sizes.documents_runs, sizes.documents_per_kind),
     }
 
 

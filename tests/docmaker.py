@@ -1,4 +1,4 @@
-"""Documents made in code for the handler tests: EPUBs, raw (hostile) zips, PDFs and images."""
+"""Documents made in code for the handler tests: EPUBs, raw (hostile) zips and images (PDFs: pdfmaker.py)."""
 
 from __future__ import annotations
 
@@ -85,12 +85,48 @@ def epub_bytes(
     if ncx:
         members["OEBPS/toc.ncx"] = ncx_xml(titles)
     members.update(replace or {})
+    return zip_bytes(members)
+
+
+def zip_bytes(members: dict[str, bytes | str], mimetype: str | None = "application/epub+zip") -> bytes:
+    """A zip of these members, deflated, after a stored `mimetype` member (as EPUB and ODF begin) if given."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
-        z.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip", compress_type=zipfile.ZIP_STORED)
+        if mimetype is not None:
+            z.writestr(zipfile.ZipInfo("mimetype"), mimetype, compress_type=zipfile.ZIP_STORED)
         for name, data in members.items():
             z.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
     return out.getvalue()
+
+
+Item = tuple[str, str, str, str]  # a manifest item: id, href (under OEBPS/), media type, properties
+
+
+def book_bytes(items: Sequence[Item], spine: Sequence[str], files: dict[str, bytes | str],
+               title: str = "A Picture Book", language: str = "en", meta: str = "", spine_attrs: str = "") -> bytes:
+    """An EPUB 3 of any manifest and spine: books of pictures, of SVG pages, with covers, in any language."""
+    manifest = "".join(f'<item id="{i}" href="{h}" media-type="{t}"' + (f' properties="{p}"' if p else "") + "/>"
+                       for i, h, t, p in items)
+    refs = "".join(f'<itemref idref="{i}"/>' for i in spine)
+    package = f"""<?xml version="1.0" encoding="UTF-8"?>
+<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="bookid">
+  <metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:identifier id="bookid">urn:uuid:1</dc:identifier>
+    <dc:title>{escape(title)}</dc:title><dc:language>{language}</dc:language>{meta}</metadata>
+  <manifest>{manifest}</manifest>
+  <spine{spine_attrs}>{refs}</spine>
+</package>"""
+    members: dict[str, bytes | str] = {"META-INF/container.xml": CONTAINER, "OEBPS/content.opf": package}
+    members.update({f"OEBPS/{href}": data for href, data in files.items()})
+    return zip_bytes(members)
+
+
+def svg_page(lines: Sequence[str] = (), picture: str | None = None) -> str:
+    """An SVG page: a picture (an <image> pointing at `picture`), a title tooltip, and these lines as <text>."""
+    image = f'<image width="600" height="800" xlink:href="{picture}"/>' if picture else ""
+    texts = "".join(f'<text x="10" y="{20 * n}">{escape(line)}</text>' for n, line in enumerate(lines, 1))
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" '
+            'xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 600 800"><title>not read</title>'
+            f'<rect width="600" height="800" fill="white"/>{image}{texts}</svg>')
 
 
 @dataclass
@@ -141,32 +177,6 @@ def raw_zip(members: Iterable[RawMember], epub_first: bool = True) -> bytes:
     return bytes(out + directory + zip64 + end)
 
 
-def pdf_bytes(pages: Sequence[str], title: str = "A Test PDF", author: str = "Pat Writer") -> bytes:
-    """A small valid PDF: one Helvetica text line per page, an /Info dictionary, a correct xref table."""
-    count = len(pages)
-    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(count))
-    objects = ["<< /Type /Catalog /Pages 2 0 R >>", f"<< /Type /Pages /Kids [{kids}] /Count {count} >>",
-               "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    for i, line in enumerate(pages):
-        text = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        stream = f"BT /F1 18 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
-        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R "
-                       f">> >> /Contents {5 + 2 * i} 0 R >>")
-        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream.decode('latin-1')}\nendstream")
-    objects.append(f"<< /Title ({title}) /Author ({author}) /Producer (docmaker) >>")
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
-    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info {len(objects)} 0 R >>\n"
-            f"startxref\n{xref}\n%%EOF\n").encode()
-    return bytes(out)
-
-
 def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -203,32 +213,6 @@ def png_bytes(width: int, height: int, mode: str = "RGBA") -> bytes:
 def make_file(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
-
-
-def slow_pdf_bytes(operators_per_page: int = 50_000, pages: int = 200) -> bytes:
-    """A tiny PDF that takes pypdf minutes: every page shares one content stream of many text operators.
-
-    Each page is within pypdf's parsing budget, so nothing refuses it: a stand-in for a parser that loops,
-    which only the per-job time limit can end (the handler cannot check for cancellation inside pypdf).
-    """
-    ops = b"BT /F1 12 Tf 72 720 Td " + b"(ab) Tj 1 0 Td " * operators_per_page + b"ET"
-    stream = zlib.compress(ops, 9)
-    kids = b" ".join(b"%d 0 R" % (5 + i) for i in range(pages))
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages),
-               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-               b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(stream), stream)]
-    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
-                b"/Contents 4 0 R >>"] * pages
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
 
 
 def blank_png_bytes(width: int, height: int) -> bytes:

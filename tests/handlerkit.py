@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import stat
+import subprocess
+import sys
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -73,6 +76,29 @@ def run(job: Job, handler: str, params: dict[str, str] | None = None) -> dict[st
     return result
 
 
+def run_limited(job: Job, handler: str, memory_mib: int) -> dict[str, Any]:
+    """Run the handler as the worker's child process would: in a process whose address space is capped.
+
+    Returns the result, or {"error": "Kind: message"} if the handler raised; its peak RSS is in "maxrss_mib".
+    """
+    done = subprocess.run([sys.executable, "-m", "tests.handlerkit", str(memory_mib), str(job.root),
+                           str(job.input), str(job.out), handler], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def _limited_main(memory_mib: str, root: str, input_path: str, out: str, handler: str) -> None:
+    limit = int(memory_mib) << 20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    try:
+        outcome = run(Job(Path(root), Path(input_path), Path(out)), handler)
+    except Exception as error:  # reported to the test, which decides what was expected
+        outcome = {"error": f"{type(error).__name__}: {error}"}
+    outcome["maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(outcome))
+
+
 def snapshot(root: Path, skip: Path | Collection[Path] = ()) -> dict[str, tuple[int, int, int]]:
     """Every path under root but those in `skip` (and below them): its type, and a file's size and mtime.
 
@@ -91,3 +117,7 @@ def snapshot(root: Path, skip: Path | Collection[Path] = ()) -> dict[str, tuple[
             else:
                 found[os.path.relpath(Path(folder, name), root)] = (info.st_mode, info.st_size, info.st_mtime_ns)
     return found
+
+
+if __name__ == "__main__":
+    _limited_main(*sys.argv[1:])

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests import docmaker
+from tests import docmaker, officemaker, pdfmaker
 from tests.handlerkit import make_job, run
-from worker.api import JobCancelled
+from worker.api import JobCancelled, PermanentError
 from worker.handlers import BUILTINS
 from worker.registry import load_registry
 
@@ -29,7 +29,7 @@ def test_epub_gives_metadata_toc_and_chapter_text_in_reading_order(tmp_path: Pat
     result = run(job, "epub")
     assert result == {"title": "A Test Book", "authors": ["Ada Author", "Bo Writer"], "language": "en",
                       "chapters": 3, "words": result["words"], "characters": result["characters"],
-                      "toc_entries": 4, "skipped": 0}
+                      "toc_entries": 4, "skipped": 0, "images": 0, "image_pages": 0, "svg_pages": 0}
     assert job.outputs() == ["chapters.json", "text.txt"]
     text = (job.out / "text.txt").read_text(encoding="utf-8")
     assert text.index("dark night") < text.index("Things happened & more things") < text.index("that was all")
@@ -66,41 +66,6 @@ def test_epub_spine_item_missing_from_the_book_is_skipped_and_reported(tmp_path:
     assert result["chapters"] == 2 and result["skipped"] == 1
     book = json.loads((job.out / "chapters.json").read_text(encoding="utf-8"))
     assert book["skipped"] == [{"id": "nope", "why": "the spine names 'nope', which is not in the manifest"}]
-
-
-def test_pdf_gives_metadata_page_count_and_text_per_page(tmp_path: Path) -> None:
-    job = make_job(tmp_path, "paper.pdf", docmaker.pdf_bytes(["First page words", "Second (page) here",
-                                                             "Third"]))
-    result = run(job, "pdf")
-    assert result["pages"] == 3 and result["title"] == "A Test PDF" and result["author"] == "Pat Writer"
-    assert result["pages_without_text"] == 0 and result["failed_pages"] == [] and not result["encrypted"]
-    pages = (job.out / "text.txt").read_text(encoding="utf-8").split("\f")
-    assert pages == ["First page words", "Second (page) here", "Third", ""]
-    assert [m for _, m in job.progress if m.startswith("page")] == ["page 1 of 3", "page 2 of 3", "page 3 of 3"]
-
-
-def test_pdf_page_that_cannot_be_read_is_skipped_and_counted(tmp_path: Path) -> None:
-    data = docmaker.pdf_bytes(["broken page", "good page"]).replace(
-        b"<< /Length", b"<< /Filter /NoSuchDecode /Length", 1)
-    job = make_job(tmp_path, "half.pdf", data)
-    result = run(job, "pdf")
-    assert (result["pages"], result["failed_pages"], result["pages_without_text"]) == (2, [1], 1)
-    assert (job.out / "text.txt").read_text(encoding="utf-8") == "\fgood page\f"
-
-
-def test_pdf_encrypted_needs_its_password(tmp_path: Path) -> None:
-    from pypdf import PdfReader, PdfWriter
-
-    writer = PdfWriter()
-    writer.append(PdfReader(docmaker.make_file(tmp_path / "plain.pdf", docmaker.pdf_bytes(["Secret words"]))))
-    writer.encrypt("open sesame", algorithm="RC4-128")
-    locked = tmp_path / "locked.pdf"
-    writer.write(locked)
-    job = make_job(tmp_path, "locked.pdf", locked.read_bytes())
-    with pytest.raises(ValueError, match=r"encrypted and needs a password \(give it as the param `password`\)"):
-        run(job, "pdf")
-    assert run(job, "pdf", {"password": "open sesame"})["encrypted"] is True
-    assert "Secret words" in (job.out / "text.txt").read_text(encoding="utf-8")
 
 
 def test_html_loses_scripts_and_styles_and_keeps_its_blocks(tmp_path: Path) -> None:
@@ -151,13 +116,13 @@ def test_text_counts_across_chunk_boundaries_and_normalises_newlines(tmp_path: P
     assert len([m for _, m in job.progress if "MiB" in m]) == 3
 
 
-def test_jpeg_exif_orientation_is_applied_to_the_thumbnail(tmp_path: Path) -> None:
+def test_jpeg_exif_orientation_is_applied_to_the_preview(tmp_path: Path) -> None:
     job = make_job(tmp_path, "photo.jpg", docmaker.jpeg_bytes(600, 300, orientation=6))
     result = run(job, "image")
     assert result == {"format": "JPEG", "width": 600, "height": 300, "mode": "RGB", "animated": False,
                       "orientation": 6, "display_width": 300, "display_height": 600,
-                      "thumbnail": {"file": "thumbnail.png", "width": 128, "height": 256}}
-    with Image.open(job.out / "thumbnail.png") as thumb:
+                      "preview": {"file": "preview.png", "width": 128, "height": 256}}
+    with Image.open(job.out / "preview.png") as thumb:
         assert thumb.format == "PNG" and thumb.size == (128, 256)
         rgb = thumb.convert("RGB")
         # Orientation 6 means "rotate 90° clockwise to show": the red left half ends up on top.
@@ -167,25 +132,25 @@ def test_jpeg_exif_orientation_is_applied_to_the_thumbnail(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(("size", "thumbnail"), [((1000, 500), (256, 128)), ((40, 20), (40, 20))])
-def test_png_thumbnail_fits_256_px_keeps_alpha_and_never_enlarges(
+def test_png_preview_fits_256_px_keeps_alpha_and_never_enlarges(
         tmp_path: Path, size: tuple[int, int], thumbnail: tuple[int, int]) -> None:
     job = make_job(tmp_path, "icon.png", docmaker.png_bytes(*size))
     result = run(job, "image")
     assert (result["format"], result["mode"], result["orientation"]) == ("PNG", "RGBA", 1)
-    assert result["thumbnail"] == {"file": "thumbnail.png", "width": thumbnail[0], "height": thumbnail[1]}
-    with Image.open(job.out / "thumbnail.png") as thumb:
+    assert result["preview"] == {"file": "preview.png", "width": thumbnail[0], "height": thumbnail[1]}
+    with Image.open(job.out / "preview.png") as thumb:
         assert (thumb.mode, thumb.size) == ("RGBA", thumbnail)
 
 
 @pytest.mark.parametrize(("kind", "mode"), [("GIF", "P"), ("WEBP", "RGB"), ("BMP", "RGB"), ("TIFF", "CMYK")])
-def test_other_image_formats_get_a_png_thumbnail(tmp_path: Path, kind: str, mode: str) -> None:
+def test_other_image_formats_get_a_png_preview(tmp_path: Path, kind: str, mode: str) -> None:
     picture = Image.new(mode, (512, 300))
     path = tmp_path / f"picture.{kind.lower()}"
     picture.save(path, kind)
     job = make_job(tmp_path, path.name, path.read_bytes())
     result = run(job, "image")
     assert (result["format"], result["mode"]) == (kind, mode)
-    assert result["thumbnail"] == {"file": "thumbnail.png", "width": 256, "height": 150}
+    assert result["preview"] == {"file": "preview.png", "width": 256, "height": 150}
     assert load_registry(include_plugins=False).choose(job.input) == "image"
 
 
@@ -239,8 +204,8 @@ def test_odd_file_names_are_just_names(tmp_path: Path, name: str | bytes) -> Non
     ("really-a-png.pdf", docmaker.png_bytes(4, 4), "image"),
     ("really-an-epub.txt", docmaker.epub_bytes(CHAPTERS[:1]), "epub"),
     ("really-an-epub.zip", docmaker.epub_bytes(CHAPTERS[:1]), "epub"),
-    ("really-a-pdf.jpg", docmaker.pdf_bytes(["x"]), "pdf"),
-    ("ascii-pdf-named.txt", docmaker.pdf_bytes(["x"]), "pdf"),
+    ("really-a-pdf.jpg", pdfmaker.pdf_bytes(["x"]), "pdf"),
+    ("ascii-pdf-named.txt", pdfmaker.pdf_bytes(["x"]), "pdf"),
     ("really-text.pdf", b"just some words\n", "text"),
     ("really-a-jpeg.epub", docmaker.jpeg_bytes(8, 8), "image"),
     ("noext", b"<!DOCTYPE html><p>hi</p>", "text"),
@@ -260,7 +225,7 @@ def test_a_wrongly_named_file_is_read_by_its_content_handler(tmp_path: Path) -> 
 
 def test_every_builtin_declares_a_time_limit_but_the_demo(tmp_path: Path) -> None:
     registry = load_registry(include_plugins=False)
-    assert list(registry.handlers) == ["epub", "pdf", "image", "text", "checksum", "sleep"]
+    assert list(registry.handlers) == ["epub", "docx", "odt", "pdf", "image", "text", "checksum", "sleep"]
     for name, spec in registry.handlers.items():
         assert spec.description
         if name != "sleep":
@@ -268,14 +233,16 @@ def test_every_builtin_declares_a_time_limit_but_the_demo(tmp_path: Path) -> Non
 
 
 def test_importing_the_handlers_leaves_the_heavy_libraries_unloaded() -> None:
-    code = "import sys, worker.handlers; print(sorted({'PIL', 'pypdf', 'defusedxml'} & set(sys.modules)))"
+    code = "import sys, worker.handlers; print(sorted({'PIL', 'pypdfium2', 'pypdf', 'defusedxml'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert done.stdout.strip() == "[]"
 
 
 GOOD_INPUTS = {
     "epub": ("book.epub", lambda: docmaker.epub_bytes(CHAPTERS)),
-    "pdf": ("paper.pdf", lambda: docmaker.pdf_bytes(["one", "two", "three"])),
+    "pdf": ("paper.pdf", lambda: pdfmaker.pdf_bytes(["one", "two", "three"])),
+    "docx": ("report.docx", lambda: officemaker.docx_bytes(officemaker.w_p("words"))),
+    "odt": ("notes.odt", lambda: officemaker.odt_bytes("<text:p>words</text:p>")),
     "text": ("notes.txt", lambda: b"hello\n" * 300_000),
     "image": ("photo.jpg", lambda: docmaker.jpeg_bytes(64, 64)),
     "checksum": ("blob.bin", lambda: bytes(3 << 20)),
@@ -303,3 +270,10 @@ def test_a_cancel_mid_job_stops_at_the_next_check(tmp_path: Path, handler: str, 
         run(job, handler)
     assert job.progress[-1][1] == after  # nothing was reported after the cancel
     assert job.outputs() == []  # the partial text.txt was removed, not left half-written
+
+
+@pytest.mark.parametrize("seconds", ["soon", "nan", "-1", "inf"])
+def test_the_demo_handler_refuses_a_bad_param_once(tmp_path: Path, seconds: str) -> None:
+    job = make_job(tmp_path, "any.txt", b"x")
+    with pytest.raises(PermanentError, match=r"^the param `seconds` must be a number of seconds \(0 or more\)"):
+        run(job, "sleep", {"seconds": seconds})

@@ -1,7 +1,8 @@
 """Hostile and good documents through the real `dock add` and the real worker, all in one worker run.
 
-Every hostile file must end as a failed job with its own message, every good one completed, the worker must
-exit 0 when idle (it survived them all), and nothing outside the job folders may change.
+Every hostile file must end as a failed job with its own message, after one attempt when no retry can help
+(and all three when one might: out of memory, out of time), every good one completed, the worker must exit 0
+when idle (it survived them all), and nothing outside the job folders may change.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests import docmaker
+from tests import docmaker, officemaker, pdfmaker
 from tests.conftest import run_dock
 from tests.docmaker import RawMember, deflated, raw_zip
 from tests.handlerkit import snapshot
@@ -44,59 +45,74 @@ def hostile_files(secret: Path, port: int) -> dict[str, tuple[bytes, str]]:
     bomb = "(a zip bomb?)"
     return {
         "declared.epub": (raw_zip([RawMember("a.xhtml", deflated(b"x"), method=8, size=1 << 30)]),
-                          f"UnsafeFile: zip member 'a.xhtml' declares 1,073,741,824 bytes, over the limit of "
+                          f"zip member 'a.xhtml' declares 1,073,741,824 bytes, over the limit of "
                           f"67,108,864 per member {bomb}"),
         "actual.epub": (raw_zip([RawMember("META-INF/container.xml", deflated(bytes(20 * MiB)), method=8,
                                            size=500)]),
-                        f"UnsafeFile: zip member 'META-INF/container.xml' inflates past the 500 bytes it declares "
+                        f"zip member 'META-INF/container.xml' inflates past the 500 bytes it declares "
                         f"{bomb}"),
         "total.epub": (raw_zip([RawMember(f"p{i}", os.urandom(700_000), method=8, size=60 * MiB)
                                 for i in range(5)]),
-                       f"UnsafeFile: the zip's members declare 314,572,820+ bytes in all, over the limit of "
+                       f"the zip's members declare 314,572,820+ bytes in all, over the limit of "
                        f"268,435,456 {bomb}"),
         "ratio.epub": (raw_zip([RawMember("z.xhtml", ratio, method=8, size=10 * MiB)]),
-                       "UnsafeFile: zip member 'z.xhtml' would expand ..."),
+                       "zip member 'z.xhtml' would expand ..."),
         "overlap.epub": (raw_zip([CONTAINER, RawMember("OEBPS/content.opf", offset=1)]),
-                         f"UnsafeFile: zip members 'META-INF/container.xml' and 'OEBPS/content.opf' overlap {bomb}"),
+                         f"zip members 'META-INF/container.xml' and 'OEBPS/content.opf' overlap {bomb}"),
         "climb.epub": (raw_zip([CONTAINER, RawMember("../../../escaped.txt", b"owned")]),
-                       "UnsafeFile: zip member '../../../escaped.txt' has an unsafe name: it climbs out of the "
+                       "zip member '../../../escaped.txt' has an unsafe name: it climbs out of the "
                        "archive with '..'"),
         "absolute.epub": (raw_zip([CONTAINER, RawMember("/tmp/escaped.txt", b"owned")]),
-                          "UnsafeFile: zip member '/tmp/escaped.txt' has an unsafe name: it is an absolute path"),
+                          "zip member '/tmp/escaped.txt' has an unsafe name: it is an absolute path"),
         "link.epub": (raw_zip([CONTAINER, RawMember("OEBPS/x.xhtml", b"/etc/passwd", unix_mode=0o120777)]),
-                      "UnsafeFile: zip member 'OEBPS/x.xhtml' is a symbolic link"),
+                      "zip member 'OEBPS/x.xhtml' is a symbolic link"),
         "crowd.epub": (raw_zip([RawMember(f"f{i}", b"x") for i in range(100_000)]),
-                       "UnsafeFile: the zip has 100,001 members, over the limit of 10,000"),
+                       "the zip has 100,001 members, over the limit of 10,000"),
         "xxe-file.epub": (docmaker.epub_bytes(CHAPTERS, replace={"META-INF/container.xml": xxe(secret.as_uri())}),
-                          "UnsafeFile: 'META-INF/container.xml' declares XML entities or external references, "
+                          "'META-INF/container.xml' declares XML entities or external references, "
                           "which are refused (XXE / billion laughs): EntitiesForbidden(name='x', system_id='file:..."),
         "xxe-http.epub": (docmaker.epub_bytes(CHAPTERS, replace={
             "META-INF/container.xml": xxe(f"http://127.0.0.1:{port}/x")}),
-                          "UnsafeFile: 'META-INF/container.xml' declares XML entities or external references, "
+                          "'META-INF/container.xml' declares XML entities or external references, "
                           "which are refused (XXE / billion laughs): EntitiesForbidden(name='x', system_id='http:..."),
         "laughs.epub": (docmaker.epub_bytes(CHAPTERS, replace={"OEBPS/content.opf": BILLION_LAUGHS}),
-                        "UnsafeFile: 'OEBPS/content.opf' declares XML entities or external references, which are "
+                        "'OEBPS/content.opf' declares XML entities or external references, which are "
                         "refused (XXE / billion laughs): EntitiesForbidden(name='a'..."),
-        "truncated.pdf": (docmaker.pdf_bytes(["one", "two"])[:300],
-                          "BadFile: not a readable PDF (truncated or damaged?): PdfStreamError: Stream has ended "
-                          "unexpectedly"),
+        "truncated.pdf": (pdfmaker.pdf_bytes(["one", "two"])[:300],
+                          "not a readable PDF (truncated or damaged, or not a PDF at all): PDFium reports a data "
+                          "format error"),
         "garbage.pdf": (b"%PDF-1.7\n" + bytes(range(256)) * 16,
-                        "BadFile: not a readable PDF (truncated or damaged?): PdfStreamError: Stream has ended "
-                        "unexpectedly"),
+                        "not a readable PDF (truncated or damaged, or not a PDF at all): PDFium reports a data "
+                        "format error"),
+        "bomb.docx": (raw_zip([RawMember("word/document.xml", deflated(b"x"), method=8, size=1 << 30)],
+                              epub_first=False),
+                      f"zip member 'word/document.xml' declares 1,073,741,824 bytes, over the limit of 67,108,864 "
+                      f"per member {bomb}"),
+        "laughs.odt": (officemaker.odt_bytes("<text:p>x</text:p>", replace={"content.xml": BILLION_LAUGHS}),
+                       "'content.xml' declares XML entities or external references, which are refused (XXE / "
+                       "billion laughs): EntitiesForbidden(name='a'..."),
+        "locked.pdf": (pdfmaker.encrypted_pdf_bytes(["secret"], user_password=PASSWORD),
+                       "the PDF is encrypted and needs a password (the param `password`): run it again with "
+                       "`dock retry ..."),
         "bomb.png": (docmaker.png_header_only(100_000, 100_000),
-                     "UnsafeFile: refused as a decompression bomb: Image size (10000000000 pixels) exceeds limit of "
+                     "refused as a decompression bomb: Image size (10000000000 pixels) exceeds limit of "
                      "178956970 pixels, could be decompression bomb DOS attack."),
         "truncated.jpg": (docmaker.jpeg_bytes(600, 400)[:1500],
-                          "BadFile: the image is damaged or truncated: image file is truncated..."),
-        "empty.txt": (b"", "BadFile: the file is empty (0 bytes): there is no data to read"),
+                          "the image is damaged or truncated: image file is truncated..."),
+        "empty.txt": (b"", "the file is empty (0 bytes): there is no data to read"),
         "hog.png": (docmaker.blank_png_bytes(9400, 9400), "out of memory (the handler hit the memory limit)"),
     }
 
 
-HOSTILE = ("absolute.epub", "actual.epub", "bomb.png", "climb.epub", "crowd.epub", "declared.epub", "empty.txt",
-           "garbage.pdf", "hog.png", "laughs.epub", "link.epub", "overlap.epub", "ratio.epub", "total.epub",
-           "truncated.jpg", "truncated.pdf", "xxe-file.epub", "xxe-http.epub")
-SLOW_PDF = "slow.pdf"  # added with --param timeout=1: pypdf would take minutes on it
+HOSTILE = ("absolute.epub", "actual.epub", "bomb.docx", "bomb.png", "climb.epub", "crowd.epub", "declared.epub",
+           "empty.txt", "garbage.pdf", "hog.png", "laughs.epub", "laughs.odt", "link.epub", "locked.pdf",
+           "overlap.epub", "ratio.epub", "total.epub", "truncated.jpg", "truncated.pdf", "xxe-file.epub",
+           "xxe-http.epub")
+SLOW_PDF = "slow.pdf"  # added with --param timeout=1: PDFium takes about 10 s on it
+UNLOCKED_PDF = "unlocked.pdf"  # encrypted, added with --param password=...
+PASSWORD = "open sesame"
+TRANSIENT = {"hog.png", SLOW_PDF}  # out of memory, out of time: the retry policy still applies
+MAX_ATTEMPTS = "3"
 GOOD: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (handler chosen, part of the expected result)
     "book.epub": ("epub", {"chapters": 3, "title": "A Test Book", "toc_entries": 4}),
     "paper.pdf": ("pdf", {"pages": 2, "title": "A Test PDF"}),
@@ -105,18 +121,27 @@ GOOD: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (handler chosen, part
     "scan.pdf": ("image", {"format": "PNG"}),  # a PNG with the wrong extension: the content decides
     "latin1.txt": ("text", {"encoding": "cp1252", "words": 2}),
     "odd \udcff name ✓\n.txt": ("text", {"encoding": "utf-8", "words": 3}),  # not UTF-8, with a newline
+    "report.docx": ("docx", {"paragraphs": 2, "headings": 1, "words": 4}),
+    "notes.odt": ("odt", {"paragraphs": 1, "words": 3}),
+    "manga.epub": ("epub", {"chapters": 2, "words": 0, "image_pages": 2, "cover": "OEBPS/1.jpg"}),
+    UNLOCKED_PDF: ("pdf", {"encrypted": True, "words": 1}),
 }
 
 
 def good_files() -> dict[str, bytes]:
     return {
         "book.epub": docmaker.epub_bytes(CHAPTERS),
-        "paper.pdf": docmaker.pdf_bytes(["page one", "page two"]),
+        "paper.pdf": pdfmaker.pdf_bytes(["page one", "page two"]),
         "page.html": b"<html><script>alert(1)</script><style>p{}</style><p>Hello world</p></html>",
         "photo.jpg": docmaker.jpeg_bytes(40, 20, orientation=6),
         "scan.pdf": docmaker.png_bytes(30, 10),
         "latin1.txt": "café crème".encode("cp1252"),
         "odd \udcff name ✓\n.txt": b"three plain words",
+        "report.docx": officemaker.docx_bytes(officemaker.w_p("Title here", "berschrift1")
+                                              + officemaker.w_p("two words")),
+        "notes.odt": officemaker.odt_bytes("<text:p>three more words</text:p>"),
+        "manga.epub": docmaker.book_bytes([(f"p{n}", f"{n}.jpg", "image/jpeg", "") for n in (1, 2)], ["p1", "p2"],
+                                          {f"{n}.jpg": docmaker.jpeg_bytes(60, 80) for n in (1, 2)}),
     }
 
 
@@ -144,11 +169,13 @@ def dock_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockRun]:
         assert sorted(hostile) == sorted(HOSTILE)
         for name, data in [*((n, d) for n, (d, _) in hostile.items()), *good_files().items()]:
             (sources / name).write_bytes(data)
-        (sources / SLOW_PDF).write_bytes(docmaker.slow_pdf_bytes())
-        names = [n for n in sorted(os.listdir(sources)) if n != SLOW_PDF]
-        run_dock(data_dir, "add", "--max-attempts", "1", *(str(sources / n) for n in names), check=True)
-        run_dock(data_dir, "add", "--max-attempts", "1", "--param", "timeout=1", str(sources / SLOW_PDF),
+        (sources / SLOW_PDF).write_bytes(pdfmaker.slow_pdf_bytes())
+        (sources / UNLOCKED_PDF).write_bytes(pdfmaker.encrypted_pdf_bytes(["secret"], user_password=PASSWORD))
+        names = [n for n in sorted(os.listdir(sources)) if n not in (SLOW_PDF, UNLOCKED_PDF)]
+        run_dock(data_dir, "add", "--max-attempts", MAX_ATTEMPTS, *(str(sources / n) for n in names), check=True)
+        run_dock(data_dir, "add", "--max-attempts", MAX_ATTEMPTS, "--param", "timeout=1", str(sources / SLOW_PDF),
                  check=True)
+        run_dock(data_dir, "add", "--param", f"password={PASSWORD}", str(sources / UNLOCKED_PDF), check=True)
         job_dirs = [data_dir / "jobs" / str(job["id"]) for job in _jobs(data_dir)]
         # Each job's input/ must stay as added: only its output/, its attempts' working folders (the one
         # that completes becomes output/) and its log may change.
@@ -157,8 +184,10 @@ def dock_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockRun]:
                    *(d / "job.log" for d in job_dirs), *database,
                    data_dir / "worker.log"}
         before = snapshot(root, outside)
-        worker = WorkerProcess(data_dir, dict(os.environ), "--exit-when-idle", "--memory-limit",
-                               str(MEMORY_LIMIT_MIB), log_path=root / "worker-log.jsonl")
+        # Retries at once, so that the transient failures spend their attempts within the test's time.
+        env = {**os.environ, "DOCK_RETRY_BASE": "0.05", "DOCK_RETRY_CAP": "0.1"}
+        worker = WorkerProcess(data_dir, env, "--exit-when-idle", "--memory-limit", str(MEMORY_LIMIT_MIB),
+                               log_path=root / "worker-log.jsonl")
         exit_code = worker.proc.wait(timeout=90)
         after = snapshot(root, {*outside, root / "worker-log.jsonl"})
         changed = {path: (before.get(path), after.get(path)) for path in before.keys() | after.keys()
@@ -205,7 +234,8 @@ def test_each_hostile_file_failed_with_its_own_message(dock_run: DockRun, name: 
         assert job["error"].startswith(expected[:-3])
     else:
         assert job["error"] == expected
-    assert job["attempts"] == 1 and job["result"] is None
+    assert job["attempts"] == (3 if name in TRANSIENT else 1) and job["result"] is None
+    assert job["message"].startswith("failed: " if name in TRANSIENT else "not retried: ")
 
 
 @pytest.mark.parametrize("name", sorted(GOOD))

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from worker.handlers.checksum import checksum
+from worker.handlers.docx import docx
 from worker.handlers.epub import epub
 from worker.handlers.image import image
+from worker.handlers.odt import odt
 from worker.handlers.pdf import pdf
 from worker.handlers.sleep import sleep
 from worker.handlers.text import text
@@ -16,6 +18,8 @@ if TYPE_CHECKING:
 
 BUILTINS: dict[str, HandlerFunc] = {
     "epub": epub,
+    "docx": docx,
+    "odt": odt,
     "pdf": pdf,
     "image": image,
     "text": text,

@@ -6,20 +6,39 @@ import contextlib
 import os
 import re
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 from worker.api import JobContext, PermanentError
 
 
 class BadFile(PermanentError, ValueError):
-    """The input is not what the handler reads (truncated, garbage, the wrong kind): the job fails, not retried."""
+    """The input is not what the handler reads (truncated, garbage, the wrong kind): the job fails, not retried.
+
+    The message is kept to one line: it is what the job list shows.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_LINE_BREAKS.sub(" ", message))
 
 
 class UnsafeFile(BadFile):
     """The input is hostile or exceeds a safety limit (a bomb, an escaping name, an entity): refused."""
 
 
-_WORD = re.compile(r"\S+")
+class BadParam(PermanentError, ValueError):
+    """A job parameter this handler cannot use: the same parameters would fail every attempt."""
+
+
+_LINE_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
+# Scripts written without spaces between words. Each of these characters counts as one word, as word processors
+# count East Asian text; CJK punctuation separates words and is not one.
+_CJK = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f"
+_CJK_PUNCTUATION = "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+_WORD = re.compile(rf"[{_CJK}]|[^\s{_CJK}{_CJK_PUNCTUATION}]+")
+_IN_RUN = re.compile(rf"[^\s{_CJK}{_CJK_PUNCTUATION}]")  # a character that extends a space-delimited word
+_CJK_CHAR = re.compile(rf"[{_CJK}]")
+_WIDE = re.compile(r"[\u3000-\U0003134f]")  # a cheap test before counting CJK characters
+CJK_WORDS_NOTE = "each Chinese or Japanese character (Han, kana) counts as one word, as word processors count them"
 
 
 def require_content(ctx: JobContext, kind: str) -> int:
@@ -69,12 +88,17 @@ def output_stream(ctx: JobContext, name: str) -> Iterator[IO[bytes]]:
 
 
 class TextStats:
-    """Counts lines, words and characters of text fed in pieces (a word may straddle two pieces)."""
+    """Counts lines, words and characters of text fed in pieces (a word may straddle two pieces).
+
+    A word is a run of characters between spaces, or one Chinese or Japanese character: those scripts put no
+    spaces between words, and counting a whole sentence as one word says nothing.
+    """
 
     def __init__(self) -> None:
         self.characters = 0
         self.words = 0
         self.newlines = 0
+        self.cjk_characters = 0
         self._ended_in_word = False
         self._last = ""
 
@@ -83,11 +107,15 @@ class TextStats:
             return
         self.characters += len(text)
         self.newlines += text.count("\n")
-        words = len(_WORD.findall(text))
-        if self._ended_in_word and not text[0].isspace():
+        if text.isascii() or not _WIDE.search(text):  # the common case: str.split() is 5-10x faster than a regex
+            words = len(text.split())
+        else:
+            words = len(_WORD.findall(text))
+            self.cjk_characters += len(_CJK_CHAR.findall(text))
+        if self._ended_in_word and _IN_RUN.match(text) is not None:
             words -= 1  # the first word here continues the last one of the previous piece
         self.words += words
-        self._ended_in_word = not text[-1].isspace()
+        self._ended_in_word = _IN_RUN.match(text[-1]) is not None
         self._last = text[-1]
 
     @property
@@ -98,6 +126,8 @@ class TextStats:
     def to_json(self) -> dict[str, int]:
         return {"lines": self.lines, "words": self.words, "characters": self.characters}
 
-
-def count_words(text: str) -> int:
-    return len(_WORD.findall(text))
+    def word_notes(self) -> dict[str, Any]:
+        """How the words were counted, when it differs from "runs between spaces": for the result."""
+        if not self.cjk_characters:
+            return {}
+        return {"cjk_characters": self.cjk_characters, "words_counted_as": CJK_WORDS_NOTE}

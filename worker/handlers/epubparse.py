@@ -5,11 +5,12 @@ from __future__ import annotations
 import posixpath
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote, urldefrag
 
 from worker.handlers.common import BadFile, UnsafeFile, quoted
+from worker.handlers.htmltext import TolerantParser
+from worker.handlers.safexml import local, parse_xml
 
 MAX_TOC_DEPTH = 16
 MAX_TOC_ENTRIES = 5_000
@@ -41,28 +42,12 @@ class Package:
     manifest: dict[str, Item] = field(default_factory=dict)
     spine: list[str] = field(default_factory=list)  # manifest ids in reading order
     ncx_id: str = ""
+    cover_id: str = ""  # EPUB 2's <meta name="cover" content="ID">
+    layout: str = ""  # rendition:layout: "pre-paginated" for fixed-layout books
+    direction: str = ""  # the spine's page-progression-direction: "rtl" for manga and vertical Japanese
 
     def nav(self) -> Item | None:
         return next((item for item in self.manifest.values() if "nav" in item.properties), None)
-
-
-def parse_xml(data: bytes, what: str) -> ET.Element:
-    """Parse with defusedxml: any entity declaration (so XXE and billion laughs) is refused, nothing is fetched."""
-    from defusedxml import DefusedXmlException
-    from defusedxml.ElementTree import fromstring
-
-    try:
-        return fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)  # type: ignore[no-any-return]
-    except DefusedXmlException as error:
-        raise UnsafeFile(f"{quoted(what)} declares XML entities or external references, which are refused "
-                         f"(XXE / billion laughs): {error}") from error
-    except ET.ParseError as error:
-        raise BadFile(f"{quoted(what)} is not well-formed XML: {error}") from error
-
-
-def local(tag: object) -> str:
-    """An element's name without its namespace ('{http://...}title' -> 'title')."""
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
 def resolve(base: str, href: str) -> tuple[str, str]:
@@ -99,10 +84,12 @@ def parse_package(data: bytes, path: str) -> Package:
         name = local(section.tag)
         if name == "metadata":
             package.metadata = _metadata(section, root.get("unique-identifier", ""))
+            _rendition(section, package)
         elif name == "manifest":
             package.manifest = _manifest(section, path)
         elif name == "spine":
             package.ncx_id = section.get("toc", "")
+            package.direction = section.get("page-progression-direction", "")[:20]
             package.spine = [ref.get("idref", "") for ref in section if local(ref.tag) == "itemref"]
     if not package.spine:
         raise BadFile(f"{quoted(path)} has an empty spine: the book has no chapters to read")
@@ -129,6 +116,17 @@ def _metadata(section: ET.Element, unique_id: str) -> dict[str, Any]:
         elif name in SINGLE_FIELDS and name not in found:
             found[name] = text
     return {key: value for key, value in found.items() if value}
+
+
+def _rendition(section: ET.Element, package: Package) -> None:
+    """The <meta> elements that say how the book is shown: its cover (EPUB 2) and its layout (EPUB 3)."""
+    for element in section:
+        if local(element.tag) != "meta":
+            continue
+        if element.get("name") == "cover" and not package.cover_id:
+            package.cover_id = element.get("content", "")
+        elif element.get("property") == "rendition:layout" and not element.get("refines"):
+            package.layout = _text(element)[:40]
 
 
 def _manifest(section: ET.Element, opf_path: str) -> dict[str, Item]:
@@ -182,7 +180,7 @@ def nav_toc(html: str, path: str) -> list[TocEntry]:
     return parser.toc
 
 
-class _NavParser(HTMLParser):
+class _NavParser(TolerantParser):
     """Builds the nested list inside the toc <nav>, iteratively (a hostile nesting cannot recurse)."""
 
     def __init__(self, path: str) -> None:

@@ -43,6 +43,11 @@ FTYP_BRANDS = {b"avif": "image/avif", b"heic": "image/heic", b"heix": "image/hei
                b"qt  ": "video/quicktime", b"M4A ": "audio/mp4"}
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff"})
 EPUB_MIMETYPE = b"application/epub+zip"
+ODT_MIMETYPE = b"application/vnd.oasis.opendocument.text"  # also the start of -template and -master
+ODF_MIMETYPE = b"application/vnd.oasis.opendocument."
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+ZIP_LOCAL_HEADER = b"PK\x03\x04"
+MAX_SNIFFED_NAMES = 64
 BOMS: tuple[tuple[bytes, str], ...] = (  # UTF-32 first: its little-endian BOM starts with UTF-16's
     (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
@@ -59,8 +64,8 @@ def detect_type(head: bytes) -> str:
     for offset, magic, kind in MAGIC:
         if head[offset: offset + len(magic)] == magic:
             return kind
-    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        return "application/epub+zip" if is_epub(head) else "application/zip"
+    if head[:4] in (ZIP_LOCAL_HEADER, b"PK\x05\x06"):
+        return _zip_type(head)
     if head[:4] == b"RIFF" and head[8:12] in RIFF_KINDS:
         return RIFF_KINDS[head[8:12]]
     if head[4:8] == b"ftyp":
@@ -113,13 +118,52 @@ def is_text(head: bytes) -> bool:
     return controls <= MAX_CONTROL_RATIO * len(head)
 
 
-def is_epub(head: bytes) -> bool:
-    """A zip whose first member is the stored file `mimetype` saying application/epub+zip (OCF 3.0, 4.3)."""
-    if len(head) < 30 or head[:4] != b"PK\x03\x04":
-        return False
-    name_len, extra_len = struct.unpack_from("<HH", head, 26)
+def _zip_type(head: bytes) -> str:
+    declared = first_mimetype(head)
+    if declared == EPUB_MIMETYPE:
+        return "application/epub+zip"
+    if declared.startswith(ODF_MIMETYPE) and declared[len(ODF_MIMETYPE):].replace(b"-", b"").isalpha():
+        return declared.decode("ascii")
+    return DOCX_TYPE if is_docx(head) else "application/zip"
+
+
+def first_mimetype(head: bytes) -> bytes:
+    """What a zip's first member says if it is the stored file `mimetype`, as EPUB (OCF 3.0, 4.3) and ODF
+    (part 2, 3.3) put it, so that a file's first bytes tell its kind; else b''."""
+    if len(head) < 30 or head[:4] != ZIP_LOCAL_HEADER:
+        return b""
+    size, name_len, extra_len = struct.unpack_from("<I2H", head, 22)
     start = 30 + name_len + extra_len
-    return head[30: 30 + name_len] == b"mimetype" and head[start: start + len(EPUB_MIMETYPE)] == EPUB_MIMETYPE
+    if head[30: 30 + name_len] != b"mimetype":
+        return b""
+    data = head[start: start + (min(size, 100) if size else 100)]
+    return data.split(ZIP_LOCAL_HEADER, 1)[0].split(b"PK\x07\x08", 1)[0]  # a size of 0: up to what follows
+
+
+def zip_names(head: bytes) -> list[str]:
+    """The member names of the local headers that begin within these first bytes of a zip."""
+    names: list[str] = []
+    at = head.find(ZIP_LOCAL_HEADER) if head[:4] == ZIP_LOCAL_HEADER else -1
+    while 0 <= at <= len(head) - 30 and len(names) < MAX_SNIFFED_NAMES:
+        (name_len,) = struct.unpack_from("<H", head, at + 26)
+        names.append(head[at + 30: at + 30 + name_len].decode("utf-8", "replace"))
+        at = head.find(ZIP_LOCAL_HEADER, at + 30)
+    return names
+
+
+def is_epub(head: bytes) -> bool:
+    return first_mimetype(head) == EPUB_MIMETYPE
+
+
+def is_odt(head: bytes) -> bool:
+    """An OpenDocument text (or its template or master document), by its stored `mimetype` member."""
+    return first_mimetype(head).startswith(ODT_MIMETYPE)
+
+
+def is_docx(head: bytes) -> bool:
+    """A Word document: a zip with members under word/ among its first ones (Word, LibreOffice and
+    python-docx all write [Content_Types].xml and the package's relationships first, then word/)."""
+    return head[:4] == ZIP_LOCAL_HEADER and any(name.startswith("word/") for name in zip_names(head))
 
 
 def is_pdf(head: bytes) -> bool:

@@ -41,7 +41,7 @@ def text(ctx: JobContext) -> dict[str, Any]:
     stats, title = _convert(ctx, encoding, kind == "html", size)
     ctx.progress(100, f"{stats.lines:,} lines")
     result: dict[str, Any] = {"format": kind, "encoding": encoding.codec, "encoding_detected_by": encoding.how,
-                              **stats.to_json()}
+                              **stats.to_json(), **stats.word_notes()}
     if title:
         result["title"] = title
     return result
