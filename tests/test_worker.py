@@ -231,6 +231,19 @@ def test_the_job_log_is_capped_and_says_where_it_was_cut(
         assert log.rstrip().endswith(b"the handler wrote more than 10 MiB; the rest was dropped ---")
 
 
+def test_a_job_whose_handler_writes_nothing_costs_no_folder_and_no_log(
+        tmp_path: Path, plugin_env: dict[str, str]) -> None:
+    with Store(tmp_path / "data") as store:
+        quiet, chatty = store.add([NewJob("noop", "q.txt", None, "q.txt", 0, {}, 3),
+                                   NewJob("chatty", "c.txt", None, "c.txt", 0, {"calls": "10"}, 3)])
+        worker = WorkerProcess(store.data.root, plugin_env, "--exit-when-idle")
+        assert worker.proc.wait(timeout=60) == 0
+        assert store.get(quiet).status is store.get(chatty).status is JobStatus.COMPLETED
+        assert not store.data.job_dir(quiet).exists()  # no upload, no output, no output printed: nothing made
+        log = store.data.job_log(chatty).read_text()
+        assert log.startswith("--- attempt 1 of 3 by ") and "printed by the handler" in log
+
+
 def test_a_result_over_the_cap_fails_with_a_message_and_one_under_it_arrives_whole(
         tmp_path: Path, plugin_env: dict[str, str], sample_file: Path) -> None:
     with Store(tmp_path / "data") as store:

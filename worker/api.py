@@ -49,35 +49,43 @@ class JobContext:
     def __init__(
         self,
         job_id: int,
-        input_path: Path,
+        input_path: Path | str,
         params: dict[str, str],
-        output_dir: Path,
+        output_dir: Path | str,
         log: logging.Logger | None = None,
         attempt: int = 1,
         on_progress: ProgressSink | None = None,
         cancel_event: threading.Event | None = None,
     ) -> None:
         self.job_id = job_id
-        self.input_path = input_path
+        self._input_path = input_path
         self.params = params
         self._output_dir = output_dir
-        self._output_made = False
+        self._output_made: Path | None = None
         self.log = log or logging.getLogger(f"dock.job.{job_id}")
         self.attempt = attempt
         self._on_progress = on_progress
         self._cancel_event = cancel_event or threading.Event()
 
     @property
+    def input_path(self) -> Path:
+        # Paths are made when asked for: for a handler that takes a millisecond, building them cost a tenth.
+        if not isinstance(self._input_path, Path):
+            self._input_path = Path(self._input_path)
+        return self._input_path
+
+    @property
     def output_dir(self) -> Path:
         # Made on first use: a job that writes nothing costs no folder (a handler that takes a millisecond
         # would otherwise spend most of its time on it).
-        if not self._output_made:
+        if self._output_made is None:
+            folder = Path(self._output_dir)
             try:
-                self._output_dir.mkdir(mode=0o700, exist_ok=True)
+                folder.mkdir(mode=0o700, exist_ok=True)
             except FileNotFoundError:  # the first attempt of a job made without an upload
-                self._output_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._output_made = True
-        return self._output_dir
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._output_made = folder
+        return self._output_made
 
     @property
     def cancelled(self) -> bool:

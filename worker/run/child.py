@@ -21,7 +21,6 @@ import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 from typing import IO, Any
 
 from worker.api import HandlerFunc, JobCancelled, JobContext, PermanentError
@@ -184,7 +183,7 @@ def _run_one(request: dict[str, Any], control: Control, events: Events, handlers
     if begun is Ev.CANCELLED:  # cancelled, deleted or stopping while it waited behind another run
         events.send(Ev.CANCELLED, job_id=job_id)
         return
-    ctx = JobContext(job_id, Path(request["input_path"]), dict(request["params"]), Path(request["output_dir"]),
+    ctx = JobContext(job_id, request["input_path"], request["params"], request["output_dir"],
                      log, int(request["attempt"]), Progress(events, job_id), control.cancel)
     joblog.begin(request["log_path"], request.get("header", ""))
     try:
@@ -192,6 +191,8 @@ def _run_one(request: dict[str, Any], control: Control, events: Events, handlers
     finally:
         sweep_children()  # whatever the handler started ends with its job
         joblog.end()
+    if ending["ev"] is Ev.DONE:  # an attempt that wrote nothing has nothing to publish: the worker skips it
+        ending["outputs"] = os.path.isdir(request["output_dir"])
     events.send(ending.pop("ev"), job_id=job_id, **ending)
 
 

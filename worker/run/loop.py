@@ -93,6 +93,7 @@ class Worker:
             if self.watcher is not None:
                 self.watcher.close()
             self.log.info("worker stopped", worker=self.worker_id, reason=self.stopping or Shutdown.IDLE)
+            self.log.flush()
         return self.exit_code
 
     def _register(self, worker_id: str | None = None) -> str:
@@ -164,6 +165,7 @@ class Worker:
             if job.pending_progress:
                 deadlines.append(job.last_progress_write + PROGRESS_WRITE_INTERVAL_S)
         timeout = max(0.0, schedule.nearest(self.periodic, *deadlines) - time.monotonic())
+        self.log.flush()  # what happened this tick is in the log before we sleep
         readable, _, _ = select.select([self.signals.wake_fd, *self.pool.event_fds()], [], [], timeout)
         if self.signals.wake_fd in readable:
             self.signals.drain_wakeups()
@@ -418,7 +420,7 @@ class Worker:
             # Recorded with others in one transaction (_cycle): the claim still fences it, and until then the
             # job is `running`, so a crash here re-runs it, as any crash before a commit does.
             self.completed.append((job, Completion(job.claim.job_id, job.claim.token, event.get("result"),
-                                                   job.started_at)))
+                                                   job.started_at, bool(event.get("outputs", True)))))
             self.schedule.at(Chore.RECORD, min(self.schedule.due[Chore.RECORD], now + RECORD_DELAY_S))
         else:
             self._settle(job, Ending(kind.value), event)

@@ -170,6 +170,7 @@ class Completion:
     token: str
     result: dict[str, Any] | None
     started_at: float = 0.0
+    outputs: bool = True  # False: the attempt made no folder, so there is nothing to publish
 
 
 @dataclass(frozen=True, slots=True)

@@ -317,11 +317,15 @@ class Store:
         unpublished: dict[int, str] = {}
         with self.db.write() as tx:
             for done in completions:
+                values = {"job_id": done.job_id, "token": done.token, "outcome": json.dumps(done.result),
+                          "now": now, "started": min(done.started_at, now)}
+                if not done.outputs:  # nothing to publish, so nothing that could fail after the update
+                    if tx.changed(sql.COMPLETE, values) == 1:
+                        completed.add(done.job_id)
+                    continue
                 try:
                     with tx.savepoint("completion"):
-                        if tx.changed(sql.COMPLETE, {
-                                "job_id": done.job_id, "token": done.token, "outcome": json.dumps(done.result),
-                                "now": now, "started": min(done.started_at, now)}) == 1:
+                        if tx.changed(sql.COMPLETE, values) == 1:
                             self.data.publish_attempt(done.job_id, done.token)
                             completed.add(done.job_id)
                 except OSError as error:
