@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -96,12 +95,3 @@ def load_registry(include_plugins: bool = True) -> Registry:
                 continue
             registry.handlers[ep.name] = HandlerSpec.of(ep.name, func, f"plugin {ep.value}")
     return registry
-
-
-def load_callable(reference: str) -> HandlerFunc:
-    """`module:callable` to the callable itself (how the handler process finds plugins)."""
-    module_name, _, attr = reference.partition(":")
-    target: Any = import_module(module_name)
-    for part in attr.split("."):
-        target = getattr(target, part)
-    return target  # type: ignore[no-any-return]

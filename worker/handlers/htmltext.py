@@ -169,10 +169,3 @@ class HTMLText(TolerantParser):
         line = line.rstrip() if self._pre else " ".join(line.split())
         if line or keep_empty:
             self._done.append(line + "\n")
-
-
-def html_to_text(html: str) -> tuple[str, HTMLText]:
-    """The whole text of an HTML document, and the parser (for its title and first heading)."""
-    parser = HTMLText()
-    parser.feed(html)
-    return parser.take() + parser.finish(), parser
